@@ -1,0 +1,1 @@
+//! lookout-collector: discovery, scraping, exposition parsing, relabeling.

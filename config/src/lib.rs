@@ -1,0 +1,3 @@
+//! lookout-config: typed configuration.
+
+pub mod relabel;

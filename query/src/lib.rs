@@ -1,0 +1,1 @@
+//! lookout-query: PromQL evaluation and the Prometheus-compatible HTTP API.

@@ -1,0 +1,30 @@
+//! Errors of the store.
+
+use std::path::PathBuf;
+
+/// Everything the store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid matcher regex {regex:?}: {source}")]
+    BadRegex {
+        regex: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("unknown series reference {0}")]
+    UnknownRef(u64),
+    #[error("out of order sample")]
+    OutOfOrder,
+    #[error("sample timestamp too old")]
+    TooOld,
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt data in {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,3 @@
+//! The time-series database: the in-memory head (and, later, WAL, blocks and compaction).
+
+pub mod head;
