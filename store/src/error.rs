@@ -17,6 +17,14 @@ pub enum Error {
     OutOfOrder,
     #[error("sample timestamp too old")]
     TooOld,
+    #[error("duplicate sample for timestamp")]
+    DuplicateSample,
+    #[error("empty label set")]
+    EmptyLabelSet,
+    #[error("chunk is full")]
+    ChunkFull,
+    #[error("corrupt chunk: {reason}")]
+    CorruptChunk { reason: String },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,
