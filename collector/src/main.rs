@@ -1,1 +1,119 @@
-fn main() {}
+//! The `lookout` binary: `lookout [agent]`, `lookout check config FILE`, `lookout --version`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lookout_collector::agent::{self, AgentOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "lookout", version, about = "Kubernetes observability agent: scrape, store, query, alert")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    agent: AgentArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct AgentArgs {
+    /// Configuration file (Prometheus-compatible YAML). Without it, the embedded default runs.
+    #[arg(long, global = true, env = "LOOKOUT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the stores keep their data.
+    #[arg(long = "data-dir", global = true, default_value = "./data", env = "LOOKOUT_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Address of the HTTP API (host:port).
+    #[arg(long, global = true, default_value = "127.0.0.1:9470", env = "LOOKOUT_LISTEN")]
+    listen: String,
+    /// Log level or filter (e.g. `info`, `debug`, `lookout_collector=debug`); RUST_LOG wins.
+    #[arg(long = "log-level", global = true, default_value = "info")]
+    log_level: String,
+    /// Log format: `text` or `json`.
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    log_format: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the agent (the default).
+    Agent,
+    /// Check configuration files.
+    Check {
+        #[command(subcommand)]
+        what: CheckCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckCmd {
+    /// Validate a configuration file; exits non-zero on errors.
+    Config {
+        /// The files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn init_logging(a: &AgentArgs) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&a.log_level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if a.log_format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Some(Cmd::Check {
+            what: CheckCmd::Config { files },
+        }) => check_config(&files),
+        Some(Cmd::Agent) | None => {
+            init_logging(&cli.agent);
+            match run_agent(cli.agent) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("lookout: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        match lookout_config::load_file(f) {
+            Ok(c) => println!(
+                "Checking {}\n  SUCCESS: {} scrape configs found",
+                f.display(),
+                c.scrape_configs.len()
+            ),
+            Err(e) => {
+                ok = false;
+                println!("Checking {}\n  FAILED: {e}", f.display());
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("lookout")
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(agent::run(AgentOptions {
+        config_path: a.config,
+        data_dir: a.data_dir,
+        listen: a.listen,
+    }))?;
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! The `lookout agent` program: loads the configuration, starts the store, the scrape
+//! manager, discovery and the HTTP server, and runs until SIGTERM/SIGINT.
+//!
+//! Reload (SIGHUP, `POST /-/reload`, or a change of the config file on disk): the new file is
+//! loaded and validated first; a bad file is logged, counted and ignored, and the running
+//! configuration stays. A good one is applied job by job: unchanged jobs keep their loops and
+//! discovery; changed ones are rebuilt (see `scrape` for what survives).
+
+use crate::discovery::{self, Update};
+use crate::http::{self, CollectorTargets, SelfState};
+use crate::scrape::ScrapeManager;
+use crate::telemetry::Telemetry;
+use lookout_config::{Config, ScrapeConfig};
+use lookout_store::Head;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use tokio::sync::{mpsc, watch};
+
+/// How the agent was started.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// The config file; `None` runs on the embedded default.
+    pub config_path: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub listen: String,
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Config(#[from] lookout_config::Error),
+    #[error("creating data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("listening on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("HTTP server: {0}")]
+    Serve(std::io::Error),
+}
+
+fn load(opts: &AgentOptions, bound: &str) -> Result<Config, lookout_config::Error> {
+    match &opts.config_path {
+        Some(p) => lookout_config::load_file(p),
+        None => Ok(lookout_config::default_config(bound)),
+    }
+}
+
+/// Discovery providers of one job, kept while the job's discovery config is unchanged.
+struct JobDiscovery {
+    sd: (Vec<lookout_config::StaticConfig>, Vec<lookout_config::FileSdConfig>),
+    stops: Vec<watch::Sender<bool>>,
+}
+
+fn sd_part(c: &ScrapeConfig) -> (Vec<lookout_config::StaticConfig>, Vec<lookout_config::FileSdConfig>) {
+    (c.static_configs.clone(), c.file_sd_configs.clone())
+}
+
+/// Starts or keeps each job's providers so they match `cfgs`.
+fn sync_discovery(
+    running: &mut HashMap<String, JobDiscovery>,
+    cfgs: &[ScrapeConfig],
+    manager: &ScrapeManager,
+    tx: &mpsc::Sender<Update>,
+    telemetry: &Arc<Telemetry>,
+) {
+    running.retain(|job, jd| {
+        let keep = cfgs.iter().any(|c| &c.job_name == job && sd_part(c) == jd.sd);
+        if !keep {
+            for s in &jd.stops {
+                let _ = s.send(true);
+            }
+        }
+        keep
+    });
+    for c in cfgs {
+        if running.contains_key(&c.job_name) {
+            // Unchanged discovery: re-send the static groups, since a changed job's pool
+            // was rebuilt (the groups of its file providers are kept by the pool).
+            manager.update(Update {
+                job: c.job_name.clone(),
+                provider: "static".into(),
+                groups: discovery::static_groups(c),
+            });
+            continue;
+        }
+        let mut providers = vec!["static".to_string()];
+        manager.update(Update {
+            job: c.job_name.clone(),
+            provider: "static".into(),
+            groups: discovery::static_groups(c),
+        });
+        let mut stops = Vec::new();
+        for (i, f) in c.file_sd_configs.iter().enumerate() {
+            let (stx, srx) = watch::channel(false);
+            let provider = format!("file/{i}");
+            providers.push(provider.clone());
+            tokio::spawn(discovery::file::run(
+                c.job_name.clone(),
+                provider,
+                f.clone(),
+                tx.clone(),
+                telemetry.clone(),
+                srx,
+            ));
+            stops.push(stx);
+        }
+        manager.retain_providers(&c.job_name, &providers);
+        running.insert(
+            c.job_name.clone(),
+            JobDiscovery {
+                sd: sd_part(c),
+                stops,
+            },
+        );
+    }
+}
+
+/// Runs the agent until a termination signal.
+pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| AgentError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|source| AgentError::Listen {
+            addr: opts.listen.clone(),
+            source,
+        })?;
+    let bound: SocketAddr = listener.local_addr().map_err(AgentError::Serve)?;
+    let mut cfg = load(&opts, &bound.to_string())?;
+    tracing::info!(
+        listen = %bound,
+        data_dir = %opts.data_dir.display(),
+        config = %opts.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "<embedded default>".into()),
+        jobs = cfg.scrape_configs.len(),
+        "starting lookout"
+    );
+
+    let telemetry = Arc::new(Telemetry::new());
+    telemetry.config_last_reload_success.store(1, Relaxed);
+    let head = Arc::new(Head::new());
+    let manager = Arc::new(ScrapeManager::new(head.clone(), telemetry.clone()));
+    let (utx, mut urx) = mpsc::channel::<Update>(64);
+    let mut discovery: HashMap<String, JobDiscovery> = HashMap::new();
+    manager.apply_config(&cfg.scrape_configs);
+    sync_discovery(&mut discovery, &cfg.scrape_configs, &manager, &utx, &telemetry);
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let (reload_tx, mut reload_rx) = mpsc::channel::<()>(1);
+    let api_state = lookout_query::api::ApiState {
+        querier: head.clone(),
+        targets: Arc::new(CollectorTargets {
+            manager: manager.clone(),
+        }),
+    };
+    let app = http::router(
+        api_state,
+        SelfState {
+            telemetry: telemetry.clone(),
+            head: head.clone(),
+            ready: ready.clone(),
+            reload: reload_tx.clone(),
+        },
+    );
+    let (shut_tx, mut shut_rx) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shut_rx.wait_for(|v| *v).await;
+            })
+            .await
+    });
+    let _watcher = opts
+        .config_path
+        .as_deref()
+        .and_then(|p| watch_config(p, reload_tx.clone()));
+    ready.store(true, Relaxed);
+
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate());
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
+    loop {
+        tokio::select! {
+            Some(u) = urx.recv() => manager.update(u),
+            Some(()) = reload_rx.recv() => {
+                reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry);
+            }
+            _ = recv(&mut hup) => {
+                reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry);
+            }
+            _ = recv(&mut term) => { tracing::info!("received SIGTERM, shutting down"); break; }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("received SIGINT, shutting down"); break; }
+        }
+    }
+    ready.store(false, Relaxed);
+    for jd in discovery.values() {
+        for s in &jd.stops {
+            let _ = s.send(true);
+        }
+    }
+    manager.shutdown().await;
+    let _ = shut_tx.send(true);
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(AgentError::Serve(e)),
+        Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+    }
+    tracing::info!("lookout stopped");
+    Ok(())
+}
+
+fn signal(k: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(k).ok()
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn reload(
+    opts: &AgentOptions,
+    bound: &SocketAddr,
+    cfg: &mut Config,
+    manager: &ScrapeManager,
+    discovery: &mut HashMap<String, JobDiscovery>,
+    utx: &mpsc::Sender<Update>,
+    telemetry: &Arc<Telemetry>,
+) {
+    telemetry.config_reloads_total.fetch_add(1, Relaxed);
+    match load(opts, &bound.to_string()) {
+        Err(e) => {
+            telemetry.config_reload_failures_total.fetch_add(1, Relaxed);
+            telemetry.config_last_reload_success.store(0, Relaxed);
+            tracing::error!(error = %e, "configuration reload failed; keeping the running configuration");
+        }
+        Ok(new) => {
+            telemetry.config_last_reload_success.store(1, Relaxed);
+            if new == *cfg {
+                tracing::info!("configuration unchanged");
+                return;
+            }
+            manager.apply_config(&new.scrape_configs);
+            sync_discovery(discovery, &new.scrape_configs, manager, utx, telemetry);
+            *cfg = new;
+            tracing::info!(jobs = cfg.scrape_configs.len(), "configuration reloaded");
+        }
+    }
+}
+
+/// Watches the config file's directory (editors and ConfigMap updates replace the file) and
+/// asks for a reload when the file changes.
+fn watch_config(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let file = path.file_name()?.to_os_string();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res
+            && !ev.kind.is_access()
+            && ev.paths.iter().any(|p| {
+                p.file_name() == Some(file.as_os_str())
+                    || p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("..data"))
+            })
+        {
+            let _ = tx.try_send(());
+        }
+    })
+    .ok()?;
+    if let Err(e) = w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the config directory; reload with SIGHUP");
+        return None;
+    }
+    Some(w)
+}
