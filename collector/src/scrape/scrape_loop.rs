@@ -20,8 +20,19 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
-/// Scrapes that start this close to their slot get the slot's timestamp.
-pub const TIMESTAMP_TOLERANCE_MS: i64 = 2;
+/// Scrapes that start this close to their slot get the slot's timestamp. Prometheus uses 2 ms;
+/// we allow 10 ms so that a busy node (timer wake-ups late by a few ms) still stores exact
+/// intervals. The error this introduces is at most 10 ms on a 15 s (or longer) interval.
+pub const TIMESTAMP_TOLERANCE_MS: i64 = 10;
+
+/// The timestamp of a scrape that starts at `now` for slot `slot`.
+pub fn scrape_timestamp(now: i64, slot: i64) -> i64 {
+    if (now - slot).abs() <= TIMESTAMP_TOLERANCE_MS {
+        slot
+    } else {
+        now
+    }
+}
 
 /// How a loop is told to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,11 +172,7 @@ async fn run(ctx: LoopContext, mut stop: watch::Receiver<Stop>) {
             return;
         }
         let now = now_ms();
-        let ts = if (now - slot).abs() <= TIMESTAMP_TOLERANCE_MS {
-            slot
-        } else {
-            now
-        };
+        let ts = scrape_timestamp(now, slot);
         // Next slot; skip slots we are already past (a stalled process does not burst).
         slot += interval_ms;
         while slot <= now {
@@ -286,6 +293,13 @@ async fn scrape_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_snap_to_slot_within_tolerance() {
+        assert_eq!(scrape_timestamp(1_000_003, 1_000_000), 1_000_000);
+        assert_eq!(scrape_timestamp(999_995, 1_000_000), 1_000_000);
+        assert_eq!(scrape_timestamp(1_000_011, 1_000_000), 1_000_011);
+    }
 
     #[test]
     fn slots_are_spread_and_in_future() {
