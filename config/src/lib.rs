@@ -1,3 +1,52 @@
-//! lookout-config: typed configuration.
+//! lookout-config: lookout's typed configuration.
+//!
+//! The config file is YAML in Prometheus' format (so `global` and `scrape_configs` can be
+//! pasted from a prometheus.yml), read into raw serde types with `deny_unknown_fields` and
+//! then validated into the checked types re-exported here. Every error about the file's
+//! content names `file:line:column` of the offending node.
+//!
+//! Entry points: [`load_file`], [`load_str`], [`default_config`], [`parse_file_sd`].
+//!
+//! Modules, one concern each: [`duration`] and [`size`] (human strings), [`secret`]
+//! (secrets and where they come from), [`error`], [`relabel`] (relabel rules),
+//! [`target`] (address and label name syntax); the sections `global`, `scrape`, `http`,
+//! `discovery`, `storage`; `position` (node positions) and `load` (the pipeline).
 
+mod context;
+mod discovery;
+pub mod duration;
+pub mod error;
+mod global;
+mod http;
+mod load;
+mod position;
 pub mod relabel;
+mod scrape;
+pub mod secret;
+pub mod size;
+mod storage;
+pub mod target;
+
+pub use discovery::{
+    DEFAULT_FILE_SD_REFRESH_INTERVAL, FileSdConfig, RawFileSdConfig, RawStaticConfig,
+    StaticConfig, parse_file_sd,
+};
+pub use error::{Error, Result};
+pub use global::{
+    DEFAULT_EVALUATION_INTERVAL, DEFAULT_SCRAPE_INTERVAL, DEFAULT_SCRAPE_TIMEOUT, GlobalConfig,
+    RawGlobalConfig,
+};
+pub use http::{
+    Authorization, BasicAuth, HttpClientConfig, RawAuthorization, RawBasicAuth,
+    RawHttpClientConfig, RawTlsConfig, TlsConfig, TlsVersion, redact_url,
+};
+pub use load::{
+    Config, DEFAULT_CONFIG_YAML, DEFAULT_SELF_SCRAPE_ADDR, RawConfig, SELF_SCRAPE_JOB,
+    default_config, load_file, load_str,
+};
+pub use scrape::{DEFAULT_METRICS_PATH, RawScrapeConfig, ScrapeConfig, Scheme};
+pub use secret::{Secret, SecretSource};
+pub use storage::{
+    DEFAULT_RETENTION_TIME, RawRetention, RawStorageConfig, RawTsdbConfig, StorageConfig,
+    TsdbConfig,
+};
