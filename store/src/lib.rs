@@ -15,7 +15,7 @@ pub mod tsdb;
 pub use error::{Error, Result};
 pub use labels::{Label, Labels};
 pub use matcher::{MatchOp, Matcher};
-pub use tsdb::head::Head;
+pub use tsdb::head::{Head, HeadOptions, TruncateStats};
 
 /// A handle to a series inside a head; `0` is never issued and means "look up by labels".
 pub type SeriesRef = u64;
@@ -58,9 +58,16 @@ pub trait Appender: Send {
 /// What a commit did, for the caller's self-metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AppendStats {
+    /// Samples stored.
     pub appended: u64,
+    /// Samples dropped silently: same timestamp and same value bits as a stored sample.
     pub duplicates: u64,
+    /// Samples rejected: same timestamp as a stored sample but a different value
+    /// ("duplicate sample for timestamp").
+    pub duplicate_conflicts: u64,
+    /// Samples rejected: older than their series' last sample, out-of-order ingestion off.
     pub out_of_order: u64,
+    /// Samples rejected: outside the out-of-order window or before the head's truncation.
     pub too_old: u64,
 }
 

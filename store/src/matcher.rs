@@ -24,14 +24,12 @@ impl Matcher {
     pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self> {
         let value = value.into();
         let re = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|source| {
-                    Error::BadRegex {
-                        regex: value.clone(),
-                        source,
-                    }
-                })?)
-            }
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
+                Regex::new(&format!("^(?s:{value})$")).map_err(|source| Error::BadRegex {
+                    regex: value.clone(),
+                    source,
+                })?,
+            ),
             _ => None,
         };
         Ok(Matcher {

@@ -180,7 +180,12 @@ fn special_values_round_trip() {
 
 #[test]
 fn extreme_timestamps() {
-    let s = [(i64::MIN, 1.0), (0, 2.0), (i64::MAX - 1, 3.0), (i64::MAX, 4.0)];
+    let s = [
+        (i64::MIN, 1.0),
+        (0, 2.0),
+        (i64::MAX - 1, 3.0),
+        (i64::MAX, 4.0),
+    ];
     let c = encode(&s).finish().expect("non-empty");
     assert_eq!(decoded(c.iter()), bits(&s));
 }
@@ -204,7 +209,12 @@ fn regular_scrapes_compress_well() {
     assert!(c.bytes().len() <= 48, "{} bytes", c.bytes().len());
     // Counter with small jitter and small integer increments stays around 2-3 bytes/sample.
     let s: Vec<(i64, f64)> = (0..120)
-        .map(|i| (1_700_000_000_000 + i * 15_000 + (i * 7 % 5), 1e6 + (i * 3) as f64))
+        .map(|i| {
+            (
+                1_700_000_000_000 + i * 15_000 + (i * 7 % 5),
+                1e6 + (i * 3) as f64,
+            )
+        })
         .collect();
     let c = encode(&s).finish().expect("non-empty");
     assert!(c.bytes().len() <= 120 * 3, "{} bytes", c.bytes().len());
