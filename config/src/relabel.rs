@@ -1,32 +1,75 @@
 //! Relabel rules (`relabel_configs`, `metric_relabel_configs`) in Prometheus' format.
 //!
-//! `RawRelabelConfig` is what YAML holds; [`RelabelConfig`] is the checked form with
-//! Prometheus' defaults filled in (separator `;`, regex `(.*)` anchored, replacement `$1`,
-//! action `replace`) and the regex compiled. The engine that applies them lives in
+//! [`RawRelabelConfig`] is what YAML holds; [`RelabelConfig`] is the checked form with
+//! Prometheus' defaults filled in (action `replace`, separator `;`, regex `(.*)`, replacement
+//! `$1`), the regex compiled anchored at both ends with `.` matching newlines (`^(?s:re)$`, as
+//! Prometheus 3 does), and the replacement and target-label templates parsed with Go's
+//! `regexp.Expand` rules ([`Template`]). The engine that applies rules lives in
 //! `lookout-collector`'s `relabel` module.
+//!
+//! Invariants of a checked rule, as Prometheus' `Config.Validate` enforces them: `replace`,
+//! `hashmod`, `lowercase`, `uppercase`, `keepequal` and `dropequal` have a valid `target_label`
+//! (for `replace` it may hold `$1`/`${name}` references); `hashmod` has a non-zero modulus;
+//! `labelmap`'s replacement is a label name with references; `labeldrop`/`labelkeep` set only
+//! `regex`; `keepequal`/`dropequal` set only `source_labels` and `target_label`;
+//! `lowercase`/`uppercase`/`keepequal`/`dropequal` do not set `replacement`.
+//!
+//! YAML detail kept from Prometheus (Go yaml.v2): a key written with an explicit null value
+//! (`replacement:` with nothing after it) means the empty string, not the default; so
+//! `replacement:` deletes the target label and `regex:` matches only the empty string.
+//!
+//! Regexes use Go's syntax; [`go_regex`] rewrites the few constructs where the `regex` crate
+//! differs. Cost: all parsing and compiling happens here, once per config load.
+
+mod go_regex;
+mod template;
 
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+pub use template::Template;
 
 /// One relabel rule as written in YAML.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RawRelabelConfig {
-    /// Labels whose values are joined with `separator` and matched against `regex`.
-    #[serde(default)]
+    /// Labels whose values are joined with `separator` and matched against `regex`; a missing
+    /// label contributes the empty string.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub source_labels: Vec<String>,
     /// Separator between the source label values (default `;`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub separator: Option<String>,
-    /// The label written by `replace`, `hashmod`, `lowercase`, `uppercase`.
+    /// The label written by `replace`, `hashmod`, `lowercase`, `uppercase`, or compared by
+    /// `keepequal`/`dropequal`. For `replace` it may contain `$1`/`${name}` references.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub target_label: Option<String>,
-    /// A regular expression, anchored at both ends (default `(.*)`).
+    /// A regular expression in Go syntax, anchored at both ends (default `(.*)`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub regex: Option<String>,
     /// Modulus for `hashmod`.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub modulus: Option<u64>,
-    /// Replacement with `$1`-style references (default `$1`).
+    /// Replacement with `$1`/`${name}` references (default `$1`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub replacement: Option<String>,
-    /// The action (default `replace`).
+    /// The action, case-insensitive (default `replace`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub action: Option<String>,
+}
+
+/// A key present with a null value reads as the empty string (absent stays `None`).
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// A key present with a null value reads as the type's default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// What a relabel rule does.
@@ -45,19 +88,128 @@ pub enum Action {
     Uppercase,
 }
 
+impl Action {
+    /// Parses an action name, case-insensitively (Go's `strings.ToLower`).
+    pub fn parse(s: &str) -> Option<Action> {
+        Some(match s.to_lowercase().as_str() {
+            "replace" => Action::Replace,
+            "keep" => Action::Keep,
+            "drop" => Action::Drop,
+            "keepequal" => Action::KeepEqual,
+            "dropequal" => Action::DropEqual,
+            "hashmod" => Action::HashMod,
+            "labelmap" => Action::LabelMap,
+            "labeldrop" => Action::LabelDrop,
+            "labelkeep" => Action::LabelKeep,
+            "lowercase" => Action::Lowercase,
+            "uppercase" => Action::Uppercase,
+            _ => return None,
+        })
+    }
+
+    /// The action's name as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        action_name(self)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which label names are valid, as Prometheus' `model.ValidationScheme`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameValidation {
+    /// `[a-zA-Z_][a-zA-Z0-9_]*` (Prometheus 2, and Prometheus 3 with
+    /// `metric_name_validation_scheme: legacy`). lookout's default.
+    #[default]
+    Legacy,
+    /// Any non-empty UTF-8 string (Prometheus 3's default).
+    Utf8,
+}
+
+impl NameValidation {
+    /// Whether `name` is a valid label name under this scheme.
+    pub fn is_valid(self, name: &str) -> bool {
+        match self {
+            NameValidation::Legacy => is_legacy_label_name(name),
+            NameValidation::Utf8 => !name.is_empty(),
+        }
+    }
+
+    /// Whether `tpl` is a valid label name once its `$` references are expanded: under the
+    /// legacy scheme, word characters and `$name`/`${name}` references, not starting with a
+    /// digit.
+    fn is_valid_template(self, tpl: &str) -> bool {
+        match self {
+            NameValidation::Legacy => is_legacy_label_template(tpl),
+            NameValidation::Utf8 => !tpl.is_empty(),
+        }
+    }
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_legacy_label_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+fn is_legacy_label_template(tpl: &str) -> bool {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let b = tpl.as_bytes();
+    if b.is_empty() || b[0].is_ascii_digit() {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if word(b[i]) {
+            i += 1;
+            continue;
+        }
+        if b[i] != b'$' {
+            return false;
+        }
+        let braced = b.get(i + 1) == Some(&b'{');
+        let start = i + 1 + usize::from(braced);
+        let mut j = start;
+        while j < b.len() && word(b[j]) {
+            j += 1;
+        }
+        if j == start || (braced && b.get(j) != Some(&b'}')) {
+            return false;
+        }
+        i = j + usize::from(braced);
+    }
+    true
+}
+
+const DEFAULT_SEPARATOR: &str = ";";
+const DEFAULT_REGEX: &str = "(.*)";
+const DEFAULT_REPLACEMENT: &str = "$1";
+
 /// A checked relabel rule.
 #[derive(Debug, Clone)]
 pub struct RelabelConfig {
     pub source_labels: Vec<String>,
     pub separator: String,
     pub target_label: String,
-    /// The regex as written (unanchored), for display and equality.
+    /// The regex as written (unanchored, Go syntax), for display and equality.
     pub regex_src: String,
-    /// The compiled, anchored regex `^(?:regex)$`.
+    /// The compiled, anchored regex `^(?s:regex)$`.
     pub regex: Regex,
     pub modulus: u64,
     pub replacement: String,
     pub action: Action,
+    /// The label-name rules used to check names here and by the engine.
+    pub name_validation: NameValidation,
+    /// `target_label` parsed against `regex` (only `replace` expands it).
+    pub target_template: Template,
+    /// `replacement` parsed against `regex` (used by `replace` and `labelmap`).
+    pub replacement_template: Template,
 }
 
 impl PartialEq for RelabelConfig {
@@ -69,80 +221,134 @@ impl PartialEq for RelabelConfig {
             && self.modulus == o.modulus
             && self.replacement == o.replacement
             && self.action == o.action
+            && self.name_validation == o.name_validation
     }
 }
 
 impl RelabelConfig {
-    /// Checks a raw rule and fills in Prometheus' defaults. The error is a plain message; the
-    /// caller adds file:line:column.
+    /// Checks a raw rule under the legacy label-name scheme and fills in Prometheus'
+    /// defaults. The error is a plain message; the caller adds file:line:column.
     pub fn from_raw(raw: &RawRelabelConfig) -> Result<Self, String> {
-        let action = match raw.action.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("replace") => Action::Replace,
-            Some("keep") => Action::Keep,
-            Some("drop") => Action::Drop,
-            Some("keepequal") => Action::KeepEqual,
-            Some("dropequal") => Action::DropEqual,
-            Some("hashmod") => Action::HashMod,
-            Some("labelmap") => Action::LabelMap,
-            Some("labeldrop") => Action::LabelDrop,
-            Some("labelkeep") => Action::LabelKeep,
-            Some("lowercase") => Action::Lowercase,
-            Some("uppercase") => Action::Uppercase,
-            Some(other) => return Err(format!("unknown relabel action {other:?}")),
+        Self::from_raw_with(raw, NameValidation::Legacy)
+    }
+
+    /// [`RelabelConfig::from_raw`] with an explicit label-name scheme.
+    pub fn from_raw_with(raw: &RawRelabelConfig, names: NameValidation) -> Result<Self, String> {
+        let action = match raw.action.as_deref() {
+            None => Action::Replace,
+            Some("") => return Err("relabel action cannot be empty".into()),
+            Some(s) => Action::parse(s).ok_or_else(|| format!("unknown relabel action {s:?}"))?,
         };
-        let regex_src = raw.regex.clone().unwrap_or_else(|| "(.*)".to_string());
-        let regex = Regex::new(&format!("^(?s:{regex_src})$"))
+        if let Some(bad) = raw.source_labels.iter().find(|n| !names.is_valid(n)) {
+            return Err(format!("{bad:?} is not a valid label name"));
+        }
+        let regex_src = raw
+            .regex
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REGEX.to_string());
+        let translated = go_regex::translate(&regex_src)
             .map_err(|e| format!("invalid regex {regex_src:?}: {e}"))?;
+        let regex = Regex::new(&format!("^(?s:{translated})$"))
+            .map_err(|e| format!("invalid regex {regex_src:?}: {}", last_line(&e.to_string())))?;
+        let target_label = raw.target_label.clone().unwrap_or_default();
+        let replacement = raw
+            .replacement
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REPLACEMENT.to_string());
         let rc = RelabelConfig {
             source_labels: raw.source_labels.clone(),
-            separator: raw.separator.clone().unwrap_or_else(|| ";".to_string()),
-            target_label: raw.target_label.clone().unwrap_or_default(),
+            separator: raw
+                .separator
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SEPARATOR.to_string()),
+            target_template: Template::parse(&target_label, &regex),
+            replacement_template: Template::parse(&replacement, &regex),
+            target_label,
             regex_src,
             regex,
             modulus: raw.modulus.unwrap_or(0),
-            replacement: raw.replacement.clone().unwrap_or_else(|| "$1".to_string()),
+            replacement,
             action,
+            name_validation: names,
         };
-        rc.validate()?;
+        rc.validate(raw)?;
         Ok(rc)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self, raw: &RawRelabelConfig) -> Result<(), String> {
         use Action::*;
-        match self.action {
+        let a = self.action;
+        let names = self.name_validation;
+        let target = &self.target_label;
+        if a == HashMod && self.modulus == 0 {
+            return Err("relabel configuration for hashmod requires non-zero modulus".into());
+        }
+        if matches!(
+            a,
             Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual
-                if self.target_label.is_empty() =>
-            {
-                return Err(format!(
-                    "relabel configuration for {} action requires 'target_label' value",
-                    action_name(self.action)
-                ));
+        ) && target.is_empty()
+        {
+            return Err(format!(
+                "relabel configuration for {a} action requires 'target_label' value"
+            ));
+        }
+        let target_ok = match a {
+            Replace if target.contains('$') => names.is_valid_template(target),
+            Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual => {
+                names.is_valid(target)
             }
-            HashMod if self.modulus == 0 => {
-                return Err("relabel configuration for hashmod requires non-zero modulus".into());
-            }
-            LabelDrop | LabelKeep
-                if !self.source_labels.is_empty()
-                    || !self.target_label.is_empty()
-                    || self.modulus != 0
-                    || self.separator != ";"
-                    || self.replacement != "$1" =>
-            {
-                return Err(format!(
-                    "{} action requires only 'regex', and no other fields",
-                    action_name(self.action)
-                ));
-            }
-            KeepEqual | DropEqual if self.regex_src != "(.*)" || self.replacement != "$1" => {
-                return Err(format!(
-                    "{} action requires only 'source_labels' and `target_label`, and no other fields",
-                    action_name(self.action)
-                ));
-            }
-            _ => {}
+            _ => true,
+        };
+        if !target_ok {
+            return Err(format!(
+                "{target:?} is invalid 'target_label' for {a} action"
+            ));
+        }
+        if matches!(a, Lowercase | Uppercase | KeepEqual | DropEqual)
+            && self.replacement != DEFAULT_REPLACEMENT
+        {
+            return Err(format!("'replacement' can not be set for {a} action"));
+        }
+        if a == LabelMap && !names.is_valid_template(&self.replacement) {
+            return Err(format!(
+                "{:?} is invalid 'replacement' for {a} action",
+                self.replacement
+            ));
+        }
+        // Prometheus rejects any explicitly written regex here; writing the default `(.*)`
+        // is accepted by lookout, which changes nothing.
+        if matches!(a, KeepEqual | DropEqual)
+            && (raw.regex.as_deref().is_some_and(|r| r != DEFAULT_REGEX)
+                || self.modulus != 0
+                || self.separator != DEFAULT_SEPARATOR
+                || self.replacement != DEFAULT_REPLACEMENT)
+        {
+            return Err(format!(
+                "{a} action requires only 'source_labels' and `target_label`, and no other fields"
+            ));
+        }
+        if matches!(a, LabelDrop | LabelKeep)
+            && (!self.source_labels.is_empty()
+                || !target.is_empty()
+                || self.modulus != 0
+                || self.separator != DEFAULT_SEPARATOR
+                || self.replacement != DEFAULT_REPLACEMENT)
+        {
+            return Err(format!(
+                "{a} action requires only 'regex', and no other fields"
+            ));
         }
         Ok(())
     }
+}
+
+/// The `regex` crate's errors are multi-line with a caret diagram; keep the message line.
+fn last_line(s: &str) -> &str {
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
 }
 
 /// The action's name as written in YAML.
@@ -161,3 +367,6 @@ pub fn action_name(a: Action) -> &'static str {
         Action::Uppercase => "uppercase",
     }
 }
+
+#[cfg(test)]
+mod tests;
