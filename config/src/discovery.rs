@@ -30,7 +30,10 @@ pub const DEFAULT_FILE_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 
 /// One target group as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a target group mapping (targets, labels)"
+)]
 pub struct RawStaticConfig {
     /// `host:port` addresses.
     #[serde(default)]
@@ -49,7 +52,10 @@ pub struct StaticConfig {
 
 /// `file_sd_configs` entry as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a file_sd config mapping (files, refresh_interval)"
+)]
 pub struct RawFileSdConfig {
     /// File paths; the last path component may contain `*` (e.g. `targets/*.json`).
     /// Files must end in `.json`, `.yml` or `.yaml`.
@@ -119,7 +125,9 @@ impl RawFileSdConfig {
         let mut files = Vec::with_capacity(self.files.len());
         for (i, f) in self.files.iter().enumerate() {
             let lower = f.to_ascii_lowercase();
-            let ext_ok = [".json", ".yml", ".yaml"].iter().any(|e| lower.ends_with(e));
+            let ext_ok = [".json", ".yml", ".yaml"]
+                .iter()
+                .any(|e| lower.ends_with(e));
             if !ext_ok || !is_valid_glob(f) {
                 return Err(ctx.invalid(
                     &index(&files_path, i),
@@ -214,17 +222,25 @@ mod tests {
 
     #[test]
     fn parses_json_and_yaml_target_files() {
-        let json = r#"[{"targets": ["a:1", "b:2"], "labels": {"env": "prod"}}, {"targets": ["c:3"]}]"#;
+        let json =
+            r#"[{"targets": ["a:1", "b:2"], "labels": {"env": "prod"}}, {"targets": ["c:3"]}]"#;
         let groups = parse_file_sd(json, Path::new("t.json")).expect("json");
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].targets, vec!["a:1", "b:2"]);
-        assert_eq!(groups[0].labels.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(
+            groups[0].labels.get("env").map(String::as_str),
+            Some("prod")
+        );
         assert!(groups[1].labels.is_empty());
 
         let yaml = "- targets: [a:1]\n  labels:\n    env: dev\n";
         let groups = parse_file_sd(yaml, Path::new("dir/t.YML")).expect("yaml");
         assert_eq!(groups[0].targets, vec!["a:1"]);
-        assert!(parse_file_sd("", Path::new("t.yaml")).expect("empty").is_empty());
+        assert!(
+            parse_file_sd("", Path::new("t.yaml"))
+                .expect("empty")
+                .is_empty()
+        );
     }
 
     #[test]
@@ -233,8 +249,11 @@ mod tests {
             .expect_err("trailing comma");
         assert_eq!(e.file(), Some("x.json"));
         assert_eq!(at(&e), (2, 22));
-        let e = parse_file_sd("[\n {\"targets\": [\"a:1\"], \"lables\": {}}\n]", Path::new("x.json"))
-            .expect_err("unknown field");
+        let e = parse_file_sd(
+            "[\n {\"targets\": [\"a:1\"], \"lables\": {}}\n]",
+            Path::new("x.json"),
+        )
+        .expect_err("unknown field");
         assert!(e.to_string().contains("unknown field `lables`"), "{e}");
         assert_eq!(e.position().map(|p| p.0), Some(2));
         assert!(e.to_string().starts_with("x.json:2:"), "{e}");
@@ -245,17 +264,27 @@ mod tests {
         let json = "[\n  {\"targets\": [\"a:1\"],\n   \"labels\": {\"ok\": \"1\", \"bad-name\": \"2\"}}\n]";
         let e = parse_file_sd(json, Path::new("x.json")).expect_err("bad label");
         assert_eq!(at(&e), (3, 26));
-        assert!(e.to_string().contains("\"bad-name\" is not a valid label name"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("\"bad-name\" is not a valid label name"),
+            "{e}"
+        );
 
         let yaml = "- targets: ['a:1']\n  labels:\n    1x: y\n";
         let e = parse_file_sd(yaml, Path::new("x.yaml")).expect_err("bad label");
-        assert_eq!(e.to_string(), "x.yaml:3:5: [0].labels.1x: \"1x\" is not a valid label name");
+        assert_eq!(
+            e.to_string(),
+            "x.yaml:3:5: [0].labels.1x: \"1x\" is not a valid label name"
+        );
     }
 
     #[test]
     fn yaml_errors_and_duplicates_are_positioned() {
-        let e = parse_file_sd("- targets: ['a:1']\n  targets: ['b:1']\n", Path::new("d.yaml"))
-            .expect_err("duplicate");
+        let e = parse_file_sd(
+            "- targets: ['a:1']\n  targets: ['b:1']\n",
+            Path::new("d.yaml"),
+        )
+        .expect_err("duplicate");
         assert!(e.to_string().starts_with("d.yaml:2:3: "), "{e}");
         assert!(e.to_string().contains("duplicate key"), "{e}");
         let e = parse_file_sd("- targets: 5\n", Path::new("d.yaml")).expect_err("type");
@@ -267,7 +296,10 @@ mod tests {
         let e = parse_file_sd("- targets: ['']\n", Path::new("x.yml")).expect_err("empty");
         assert_eq!(at(&e), (1, 13));
         let e = parse_file_sd("[]", Path::new("x.txt")).expect_err("ext");
-        assert!(e.to_string().contains("unsupported file extension \"txt\""), "{e}");
+        assert!(
+            e.to_string().contains("unsupported file extension \"txt\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -47,7 +47,11 @@ pub struct DurationError {
 
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "not a valid duration string: {:?} ({})", self.input, self.reason)
+        write!(
+            f,
+            "not a valid duration string: {:?} ({})",
+            self.input, self.reason
+        )
     }
 }
 
@@ -76,7 +80,9 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
             pos += 1;
         }
         if pos == digits_start {
-            return Err(err("expected a number followed by a unit (y, w, d, h, m, s, ms)"));
+            return Err(err(
+                "expected a number followed by a unit such as s, m or h",
+            ));
         }
         let count: u64 = s[digits_start..pos]
             .parse()
@@ -87,9 +93,12 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
         }
         let unit = &s[unit_start..pos];
         if unit.is_empty() {
-            return Err(err("missing unit (y, w, d, h, m, s, ms)"));
+            return Err(err("missing unit such as s, m or h"));
         }
-        let Some(offset) = UNITS[next_unit..].iter().position(|(name, _)| *name == unit) else {
+        let Some(offset) = UNITS[next_unit..]
+            .iter()
+            .position(|(name, _)| *name == unit)
+        else {
             return Err(if UNITS.iter().any(|(name, _)| *name == unit) {
                 err("units must appear once each, in the order y w d h m s ms")
             } else {
@@ -220,7 +229,10 @@ mod tests {
             ("1y1d", MS_PER_YEAR + MS_PER_DAY, "366d"),
             (
                 "1y2w3d4h5m6s7ms",
-                MS_PER_YEAR + 2 * MS_PER_WEEK + 3 * MS_PER_DAY + 4 * MS_PER_HOUR
+                MS_PER_YEAR
+                    + 2 * MS_PER_WEEK
+                    + 3 * MS_PER_DAY
+                    + 4 * MS_PER_HOUR
                     + 5 * MS_PER_MINUTE
                     + 6 * MS_PER_SECOND
                     + 7,

@@ -44,7 +44,10 @@ pub enum Error {
     /// A secret could not be resolved at use time (file unreadable, variable unset).
     /// `source_desc` names where it was looked up, never the value.
     #[error("cannot resolve secret from {source_desc}: {message}")]
-    Secret { source_desc: String, message: String },
+    Secret {
+        source_desc: String,
+        message: String,
+    },
 }
 
 impl Error {

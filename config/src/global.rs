@@ -30,7 +30,7 @@ pub const DEFAULT_EVALUATION_INTERVAL: Duration = Duration::from_secs(60);
 
 /// `global` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of global settings")]
 pub struct RawGlobalConfig {
     /// Default scrape interval for jobs (default 1m).
     pub scrape_interval: Option<PromDuration>,
@@ -95,10 +95,7 @@ impl Default for GlobalConfig {
 
 fn positive(ctx: &Ctx<'_>, path: &str, d: Option<PromDuration>) -> Result<Option<Duration>> {
     match d {
-        Some(PromDuration(d)) if d.is_zero() => Err(ctx.invalid(
-            path,
-            "must be greater than 0",
-        )),
+        Some(PromDuration(d)) if d.is_zero() => Err(ctx.invalid(path, "must be greater than 0")),
         other => Ok(other.map(|p| p.0)),
     }
 }

@@ -28,7 +28,10 @@ use crate::secret::{Secret, SecretSource};
 
 /// `basic_auth` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a basic_auth mapping (username, password...)"
+)]
 pub struct RawBasicAuth {
     /// The user name.
     pub username: Option<String>,
@@ -44,7 +47,10 @@ pub struct RawBasicAuth {
 
 /// `authorization` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an authorization mapping (type, credentials...)"
+)]
 pub struct RawAuthorization {
     /// The scheme put before the credentials in the `Authorization` header (default `Bearer`).
     #[serde(rename = "type")]
@@ -72,7 +78,7 @@ pub enum TlsVersion {
 
 /// `tls_config` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a tls_config mapping")]
 pub struct RawTlsConfig {
     /// CA certificates (PEM), inline.
     pub ca: Option<String>,
@@ -240,7 +246,11 @@ fn source(
         let blame = ctx.last_written(&present).unwrap_or(present[1]);
         let listed: Vec<&str> = names.iter().copied().filter(|n| !n.is_empty()).collect();
         let (last, init) = listed.split_last().unwrap_or((&"", &[]));
-        let prefix = if what.is_empty() { String::new() } else { format!("{what} ") };
+        let prefix = if what.is_empty() {
+            String::new()
+        } else {
+            format!("{what} ")
+        };
         return Err(ctx.invalid_key(
             blame,
             format_args!(
@@ -416,8 +426,16 @@ impl RawTlsConfig {
             None,
             "tls_config",
         )?;
-        let cert_field = if set(&self.cert_file).is_some() { "cert_file" } else { "cert" };
-        let key_field = if set(&self.key_file).is_some() { "key_file" } else { "key" };
+        let cert_field = if set(&self.cert_file).is_some() {
+            "cert_file"
+        } else {
+            "cert"
+        };
+        let key_field = if set(&self.key_file).is_some() {
+            "key_file"
+        } else {
+            "key"
+        };
         match (&cert, &key) {
             (Some(_), None) => {
                 return Err(ctx.invalid_key(
@@ -484,7 +502,10 @@ mod tests {
             redact_url("http://user:pw@proxy:3128/x"),
             "http://user:<secret>@proxy:3128/x"
         );
-        assert_eq!(redact_url("http://user@proxy:3128"), "http://user@proxy:3128");
+        assert_eq!(
+            redact_url("http://user@proxy:3128"),
+            "http://user@proxy:3128"
+        );
         assert_eq!(redact_url("http://proxy:3128"), "http://proxy:3128");
         assert_eq!(redact_url("no-scheme"), "no-scheme");
     }

@@ -39,7 +39,10 @@ pub const SELF_SCRAPE_JOB: &str = "lookout";
 
 /// The whole configuration file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of config sections (global, scrape_configs, rule_files, storage)"
+)]
 pub struct RawConfig {
     /// Defaults for all jobs and rule groups, and the external labels.
     pub global: Option<RawGlobalConfig>,
@@ -98,7 +101,11 @@ pub fn default_config(self_scrape_addr: &str) -> Config {
         // The embedded text is a constant covered by tests; this cannot fail at run time.
         Err(e) => panic!("embedded default config is invalid: {e}"),
     };
-    for job in cfg.scrape_configs.iter_mut().filter(|j| j.job_name == SELF_SCRAPE_JOB) {
+    for job in cfg
+        .scrape_configs
+        .iter_mut()
+        .filter(|j| j.job_name == SELF_SCRAPE_JOB)
+    {
         for group in &mut job.static_configs {
             for target in &mut group.targets {
                 if target == DEFAULT_SELF_SCRAPE_ADDR {
@@ -217,7 +224,7 @@ fn yaml_error(origin: &str, src: &str, e: &serde_yaml_ng::Error) -> Error {
         .nth(line - 1)
         .and_then(|l| l.chars().nth(column - 1))
         == Some('\t');
-    if at_tab {
+    if at_tab && !message.contains("tab") {
         message.push_str(" (a tab character: YAML indentation must use spaces)");
     }
     Error::Parse {

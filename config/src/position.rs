@@ -263,8 +263,14 @@ scrape_configs:
         assert_eq!(pos.key("global.scrape_interval"), p(2, 3));
         assert_eq!(pos.value("scrape_configs[0].job_name"), p(4, 15));
         assert_eq!(pos.value("scrape_configs[0]"), p(4, 5));
-        assert_eq!(pos.value("scrape_configs[0].static_configs[0].targets[0]"), p(6, 19));
-        assert_eq!(pos.value("scrape_configs[0].static_configs[0].targets[1]"), p(6, 26));
+        assert_eq!(
+            pos.value("scrape_configs[0].static_configs[0].targets[0]"),
+            p(6, 19)
+        );
+        assert_eq!(
+            pos.value("scrape_configs[0].static_configs[0].targets[1]"),
+            p(6, 26)
+        );
         assert_eq!(pos.value("scrape_configs[1].job_name"), p(7, 15));
         assert_eq!(pos.value("scrape_configs[1].params.module[0]"), p(8, 23));
     }

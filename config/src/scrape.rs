@@ -62,7 +62,10 @@ impl std::fmt::Display for Scheme {
 /// One `scrape_configs` entry as written. The HTTP client fields sit inline, as in
 /// Prometheus.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a scrape config mapping (job_name, static_configs, ...)"
+)]
 pub struct RawScrapeConfig {
     /// The job name; becomes the `job` label. Required, unique.
     pub job_name: String,
@@ -209,7 +212,11 @@ impl RawScrapeConfig {
 
         let metrics_path = match self.metrics_path.as_deref() {
             None => DEFAULT_METRICS_PATH.to_string(),
-            Some(p) if !p.starts_with('/') || p.contains(['?', '#']) || p.contains(char::is_whitespace) => {
+            Some(p)
+                if !p.starts_with('/')
+                    || p.contains(['?', '#'])
+                    || p.contains(char::is_whitespace) =>
+            {
                 return Err(ctx.invalid(
                     &field(path, "metrics_path"),
                     format_args!(
@@ -238,7 +245,8 @@ impl RawScrapeConfig {
             .map(|(i, s)| s.check(ctx, &index(&sd_path, i)))
             .collect::<Result<Vec<_>>>()?;
 
-        let relabel_configs = check_rules(ctx, &field(path, "relabel_configs"), &self.relabel_configs)?;
+        let relabel_configs =
+            check_rules(ctx, &field(path, "relabel_configs"), &self.relabel_configs)?;
         let metric_relabel_configs = check_rules(
             ctx,
             &field(path, "metric_relabel_configs"),
@@ -274,7 +282,11 @@ impl RawScrapeConfig {
 
 /// Checks a list of relabel rules. The error points at the `regex` or `action` field when
 /// the message is about it, else at the rule.
-fn check_rules(ctx: &Ctx<'_>, path: &str, rules: &[RawRelabelConfig]) -> Result<Vec<RelabelConfig>> {
+fn check_rules(
+    ctx: &Ctx<'_>,
+    path: &str,
+    rules: &[RawRelabelConfig],
+) -> Result<Vec<RelabelConfig>> {
     rules
         .iter()
         .enumerate()

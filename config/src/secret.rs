@@ -170,7 +170,10 @@ mod tests {
         let e = SecretSource::File("/nonexistent/lookout/secret".into())
             .resolve()
             .expect_err("missing file");
-        assert!(e.to_string().contains("file /nonexistent/lookout/secret"), "{e}");
+        assert!(
+            e.to_string().contains("file /nonexistent/lookout/secret"),
+            "{e}"
+        );
         let e = SecretSource::Env("LOOKOUT_TEST_SURELY_UNSET_VAR".into())
             .resolve()
             .expect_err("unset env");

@@ -79,7 +79,9 @@ pub fn parse(s: &str) -> Result<u64, SizeError> {
             frac_part = &s[frac_start..pos];
         }
         if int_part.is_empty() && frac_part.is_empty() {
-            return Err(err("expected a number followed by a unit (B, KB, MB, GB, TB, PB, EB)"));
+            return Err(err(
+                "expected a number followed by a unit such as B, KB or MB",
+            ));
         }
         let unit_start = pos;
         while pos < bytes.len() && bytes[pos].is_ascii_alphabetic() {
@@ -87,10 +89,10 @@ pub fn parse(s: &str) -> Result<u64, SizeError> {
         }
         let unit = &s[unit_start..pos];
         if unit.is_empty() {
-            return Err(err("missing unit (B, KB, MB, GB, TB, PB, EB)"));
+            return Err(err("missing unit such as B, KB or MB"));
         }
         let size = unit_size(unit)
-            .ok_or_else(|| err("unknown unit; use B, KB, MB, GB, TB, PB or EB (base 2)"))?;
+            .ok_or_else(|| err("unknown unit; use B, KB, MB, GB, TB, PB or EB, all base 2"))?;
         let overflow = || err("size out of range");
         let whole: u64 = if int_part.is_empty() {
             0

@@ -30,7 +30,7 @@ pub const DEFAULT_RETENTION_TIME: Duration = Duration::from_secs(15 * 24 * 3600)
 
 /// `storage` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of storage settings")]
 pub struct RawStorageConfig {
     /// Time-series store settings.
     pub tsdb: Option<RawTsdbConfig>,
@@ -38,7 +38,7 @@ pub struct RawStorageConfig {
 
 /// `storage.tsdb` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of tsdb settings")]
 pub struct RawTsdbConfig {
     /// How far back out-of-order samples are accepted (default 0s: none).
     pub out_of_order_time_window: Option<PromDuration>,
@@ -50,7 +50,7 @@ pub struct RawTsdbConfig {
 
 /// `storage.tsdb.retention` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping with time and size")]
 pub struct RawRetention {
     /// Maximum age of data (default 15d; `0` disables the age limit).
     pub time: Option<PromDuration>,
@@ -107,7 +107,9 @@ impl RawStorageConfig {
             tsdb: TsdbConfig {
                 retention_time: retention.time.map_or(DEFAULT_RETENTION_TIME, |p| p.0),
                 retention_size: retention.size.map_or(0, |b| b.0),
-                out_of_order_time_window: tsdb.out_of_order_time_window.map_or(Duration::ZERO, |p| p.0),
+                out_of_order_time_window: tsdb
+                    .out_of_order_time_window
+                    .map_or(Duration::ZERO, |p| p.0),
                 wal_fsync_interval,
             },
         })

@@ -48,10 +48,10 @@ pub(crate) fn check_host_port(s: &str) -> Result<(), String> {
         let ip = &rest[..end];
         let ok_ip = !ip.is_empty()
             && ip.contains(':')
-            && ip
-                .split('%')
-                .next()
-                .is_some_and(|a| a.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'));
+            && ip.split('%').next().is_some_and(|a| {
+                a.chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+            });
         if !ok_ip {
             return Err(format!("{ip:?} is not an IPv6 address"));
         }
@@ -102,7 +102,14 @@ mod tests {
 
     #[test]
     fn label_names() {
-        for ok in ["a", "_", "__name__", "job", "A1_b2", "__meta_kubernetes_pod_name"] {
+        for ok in [
+            "a",
+            "_",
+            "__name__",
+            "job",
+            "A1_b2",
+            "__meta_kubernetes_pod_name",
+        ] {
             assert!(is_valid_label_name(ok), "{ok}");
         }
         for bad in ["", "1a", "a-b", "a.b", "é", "a b", "a:b"] {
