@@ -35,4 +35,16 @@ pub enum Error {
     Corrupt { path: PathBuf, reason: String },
 }
 
+impl Error {
+    /// True for errors that reject one sample (out of order, too old, conflicting duplicate):
+    /// the sample is counted and skipped, the rest of the batch is unaffected. Scrape loops
+    /// should count these rather than fail the scrape.
+    pub fn is_sample_rejection(&self) -> bool {
+        matches!(
+            self,
+            Error::OutOfOrder | Error::TooOld | Error::DuplicateSample
+        )
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
