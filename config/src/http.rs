@@ -25,6 +25,7 @@ use crate::context::Ctx;
 use crate::error::Result;
 use crate::position::field;
 use crate::secret::{Secret, SecretSource};
+use crate::tls::{RawTlsConfig, TlsConfig};
 
 /// `basic_auth` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -63,46 +64,6 @@ pub struct RawAuthorization {
     pub credentials_env: Option<String>,
 }
 
-/// A TLS protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-pub enum TlsVersion {
-    #[serde(rename = "TLS10")]
-    Tls10,
-    #[serde(rename = "TLS11")]
-    Tls11,
-    #[serde(rename = "TLS12")]
-    Tls12,
-    #[serde(rename = "TLS13")]
-    Tls13,
-}
-
-/// `tls_config` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a tls_config mapping")]
-pub struct RawTlsConfig {
-    /// CA certificates (PEM), inline.
-    pub ca: Option<String>,
-    /// A file of CA certificates (PEM).
-    pub ca_file: Option<String>,
-    /// Client certificate (PEM), inline.
-    pub cert: Option<String>,
-    /// A file holding the client certificate (PEM).
-    pub cert_file: Option<String>,
-    /// Client private key (PEM), inline.
-    pub key: Option<Secret>,
-    /// A file holding the client private key (PEM).
-    pub key_file: Option<String>,
-    /// Server name to send (SNI) and to verify the certificate against.
-    pub server_name: Option<String>,
-    /// Skip certificate verification. Default false.
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-    /// Lowest TLS version accepted (`TLS10`..`TLS13`).
-    pub min_version: Option<TlsVersion>,
-    /// Highest TLS version accepted.
-    pub max_version: Option<TlsVersion>,
-}
-
 /// The HTTP client fields of a scrape job as written (inline in the job).
 #[derive(Debug, Clone, Default)]
 pub struct RawHttpClientConfig {
@@ -131,19 +92,6 @@ pub struct Authorization {
     /// The scheme, `Bearer` unless configured.
     pub type_: String,
     pub credentials: Option<SecretSource>,
-}
-
-/// Checked TLS settings. CA and certificate are not secret but are sourced like secrets
-/// (inline or file, file re-read on use) so rotated certificates are picked up.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TlsConfig {
-    pub ca: Option<SecretSource>,
-    pub cert: Option<SecretSource>,
-    pub key: Option<SecretSource>,
-    pub server_name: Option<String>,
-    pub insecure_skip_verify: bool,
-    pub min_version: Option<TlsVersion>,
-    pub max_version: Option<TlsVersion>,
 }
 
 /// Checked HTTP client settings.
@@ -215,18 +163,18 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn set(s: &Option<String>) -> Option<&str> {
+pub(crate) fn set(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|v| !v.is_empty())
 }
 
-fn set_secret(s: &Option<Secret>) -> Option<&Secret> {
+pub(crate) fn set_secret(s: &Option<Secret>) -> Option<&Secret> {
     s.as_ref().filter(|v| !v.is_empty())
 }
 
 /// Builds a secret source from the (up to three) fields that can provide it, rejecting more
 /// than one. `names` are the field names of inline, file and env, `what` the wording used in
 /// the error (`basic_auth password`).
-fn source(
+pub(crate) fn source(
     ctx: &Ctx<'_>,
     parent: &str,
     names: [&str; 3],
@@ -393,81 +341,6 @@ impl RawHttpClientConfig {
             follow_redirects: self.follow_redirects.unwrap_or(true),
             enable_http2: self.enable_http2.unwrap_or(true),
             proxy_url,
-        })
-    }
-}
-
-impl RawTlsConfig {
-    fn check(&self, ctx: &Ctx<'_>, path: &str) -> Result<TlsConfig> {
-        let ca = source(
-            ctx,
-            path,
-            ["ca", "ca_file", ""],
-            set(&self.ca).map(Secret::new),
-            set(&self.ca_file),
-            None,
-            "tls_config",
-        )?;
-        let cert = source(
-            ctx,
-            path,
-            ["cert", "cert_file", ""],
-            set(&self.cert).map(Secret::new),
-            set(&self.cert_file),
-            None,
-            "tls_config",
-        )?;
-        let key = source(
-            ctx,
-            path,
-            ["key", "key_file", ""],
-            set_secret(&self.key).cloned(),
-            set(&self.key_file),
-            None,
-            "tls_config",
-        )?;
-        let cert_field = if set(&self.cert_file).is_some() {
-            "cert_file"
-        } else {
-            "cert"
-        };
-        let key_field = if set(&self.key_file).is_some() {
-            "key_file"
-        } else {
-            "key"
-        };
-        match (&cert, &key) {
-            (Some(_), None) => {
-                return Err(ctx.invalid_key(
-                    &field(path, cert_field),
-                    "client certificate specified without client key (set key_file or key)",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(ctx.invalid_key(
-                    &field(path, key_field),
-                    "client key specified without client certificate (set cert_file or cert)",
-                ));
-            }
-            _ => {}
-        }
-        if let (Some(min), Some(max)) = (self.min_version, self.max_version)
-            && min > max
-        {
-            return Err(ctx.invalid(
-                &field(path, "max_version"),
-                "max_version must be greater than or equal to min_version",
-            ));
-        }
-        let server_name = set(&self.server_name).map(str::to_string);
-        Ok(TlsConfig {
-            ca,
-            cert,
-            key,
-            server_name,
-            insecure_skip_verify: self.insecure_skip_verify,
-            min_version: self.min_version,
-            max_version: self.max_version,
         })
     }
 }

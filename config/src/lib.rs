@@ -10,7 +10,7 @@
 //! Modules, one concern each: [`duration`] and [`size`] (human strings), [`secret`]
 //! (secrets and where they come from), [`error`], [`relabel`] (relabel rules),
 //! [`target`] (address and label name syntax); the sections `global`, `scrape`, `http`,
-//! `discovery`, `storage`; `position` (node positions) and `load` (the pipeline).
+//! `tls`, `discovery`, `storage`; `position` (node positions) and `load` (the pipeline).
 
 mod context;
 mod discovery;
@@ -25,6 +25,7 @@ mod scrape;
 pub mod secret;
 pub mod size;
 mod storage;
+mod tls;
 pub mod target;
 
 pub use discovery::{
@@ -38,7 +39,7 @@ pub use global::{
 };
 pub use http::{
     Authorization, BasicAuth, HttpClientConfig, RawAuthorization, RawBasicAuth,
-    RawHttpClientConfig, RawTlsConfig, TlsConfig, TlsVersion, redact_url,
+    RawHttpClientConfig, redact_url,
 };
 pub use load::{
     Config, DEFAULT_CONFIG_YAML, DEFAULT_SELF_SCRAPE_ADDR, RawConfig, SELF_SCRAPE_JOB,
@@ -50,3 +51,4 @@ pub use storage::{
     DEFAULT_RETENTION_TIME, RawRetention, RawStorageConfig, RawTsdbConfig, StorageConfig,
     TsdbConfig,
 };
+pub use tls::{RawTlsConfig, TlsConfig, TlsVersion};

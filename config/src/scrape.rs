@@ -24,13 +24,12 @@ use crate::discovery::{FileSdConfig, RawFileSdConfig, RawStaticConfig, StaticCon
 use crate::duration::PromDuration;
 use crate::error::Result;
 use crate::global::GlobalConfig;
-use crate::http::{
-    HttpClientConfig, RawAuthorization, RawBasicAuth, RawHttpClientConfig, RawTlsConfig,
-};
+use crate::http::{HttpClientConfig, RawAuthorization, RawBasicAuth, RawHttpClientConfig};
 use crate::position::{field, index};
 use crate::relabel::{RawRelabelConfig, RelabelConfig};
 use crate::secret::Secret;
 use crate::size::ByteSize;
+use crate::tls::RawTlsConfig;
 
 /// Default `metrics_path`.
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
