@@ -357,3 +357,36 @@ fn relabeled_jobs_accept_url_targets() {
     assert_eq!(job.static_configs[0].labels["app"], "prometheus");
     assert!(cfg.rule_files.is_empty());
 }
+
+#[test]
+fn empty_sections_count_as_unset() {
+    // go-yaml (Prometheus) treats `key:` with nothing after it as the zero value; so do we.
+    let yaml = "\
+global:
+  external_labels:
+rule_files:
+scrape_configs:
+  - job_name: a
+    params:
+    basic_auth:
+    tls_config:
+    static_configs:
+      - targets:
+        labels:
+    relabel_configs:
+    metric_relabel_configs:
+    file_sd_configs:
+storage:
+  tsdb:
+";
+    let cfg = load_str(yaml, "nulls.yaml").expect("null sections load");
+    let job = cfg.job("a").expect("job");
+    assert!(job.params.is_empty());
+    assert!(job.http.basic_auth.is_none());
+    assert_eq!(job.http.tls_config, lookout_config::TlsConfig::default());
+    assert_eq!(job.static_configs.len(), 1);
+    assert!(job.static_configs[0].targets.is_empty());
+    assert!(job.relabel_configs.is_empty());
+    assert!(cfg.global.external_labels.is_empty());
+    assert_eq!(cfg.storage, lookout_config::StorageConfig::default());
+}
