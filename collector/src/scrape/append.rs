@@ -36,6 +36,8 @@ struct CacheEntry {
     r: SeriesRef,
     /// The scrape iteration that last saw this series.
     seen: u64,
+    /// `seen` before the current iteration, restored when the scrape fails.
+    prev_seen: u64,
 }
 
 /// Metadata of one metric family, for `/api/v1/metadata`.
@@ -51,6 +53,8 @@ pub struct MetricMeta {
 pub struct ScrapeCache {
     series: HashMap<Box<[u8]>, CacheEntry>,
     iter: u64,
+    /// The last iteration whose scrape succeeded (0: none since the last failure).
+    last_ok: u64,
     pub metadata: HashMap<String, MetricMeta>,
 }
 
@@ -112,6 +116,29 @@ impl ScrapeCache {
     ) -> Result<Appended, ScrapeError> {
         self.iter += 1;
         let iter = self.iter;
+        let r = self.append_inner(app, body, format, ts, target_labels, opts, iter);
+        if r.is_err() {
+            // Undo what this scrape marked, so the next staleness pass sees the last good one.
+            for e in self.series.values_mut() {
+                if e.seen == iter {
+                    e.seen = e.prev_seen;
+                }
+            }
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append_inner(
+        &mut self,
+        app: &mut dyn Appender,
+        body: &[u8],
+        format: Format,
+        ts: i64,
+        target_labels: &Labels,
+        opts: &AppendOptions,
+        iter: u64,
+    ) -> Result<Appended, ScrapeError> {
         let mut out = Appended::default();
         let mut parser = parse::Parser::new(body, format);
         let mut scratch: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
@@ -120,18 +147,18 @@ impl ScrapeCache {
             let sample = match entry {
                 Entry::Sample(s) => s,
                 Entry::Help { metric, text } => {
-                    let m = self.metadata.entry_ref_or_default(metric);
+                    let m = self.metadata.entry_ref_or_default(&metric);
                     if m.help != text {
                         m.help = text.into_owned();
                     }
                     continue;
                 }
                 Entry::Type { metric, kind } => {
-                    self.metadata.entry_ref_or_default(metric).kind = kind.as_str();
+                    self.metadata.entry_ref_or_default(&metric).kind = kind.as_str();
                     continue;
                 }
                 Entry::Unit { metric, unit } => {
-                    let m = self.metadata.entry_ref_or_default(metric);
+                    let m = self.metadata.entry_ref_or_default(&metric);
                     if m.unit != unit {
                         m.unit = unit.to_string();
                     }
@@ -144,7 +171,7 @@ impl ScrapeCache {
                 _ => ts,
             };
             let v = sample.value();
-            let key = sample.series();
+            let key = sample.series_bytes();
             let entry = match self.series.get_mut(key) {
                 Some(e) => {
                     if e.seen == iter {
@@ -156,12 +183,14 @@ impl ScrapeCache {
                             ),
                         ));
                     }
+                    e.prev_seen = e.seen;
                     e.seen = iter;
                     *e
                 }
                 None => {
                     scratch.clear();
-                    sample.labels(&mut scratch);
+                    scratch.push((Cow::Borrowed("__name__"), sample.name()));
+                    sample.labels_into(&mut scratch);
                     let lset = build_series_labels(&scratch, target_labels, opts)?;
                     let r = match lset {
                         None => 0,
@@ -171,7 +200,11 @@ impl ScrapeCache {
                             app.append(0, &l, t, v).map_err(store_err)?
                         }
                     };
-                    let e = CacheEntry { r, seen: iter };
+                    let e = CacheEntry {
+                        r,
+                        seen: iter,
+                        prev_seen: 0,
+                    };
                     self.series.insert(key.into(), e);
                     if r != 0 {
                         out.post_relabel += 1;
@@ -188,24 +221,25 @@ impl ScrapeCache {
             app.append(entry.r, &Labels::default(), t, v)
                 .map_err(store_err)?;
         }
-        // Series of the previous scrape that did not come back go stale now.
-        out.stale = self.mark_stale(app, ts, iter - 1)?;
+        // Series of the previous good scrape that did not come back go stale now.
+        out.stale = self.mark_stale(app, ts, self.last_ok)?;
+        self.last_ok = iter;
         Ok(out)
     }
 
     /// Writes staleness markers at `ts` for every series the previous scrape saw, and forgets
     /// them: used after a failed scrape and when the target goes away.
     pub fn append_stale_all(&mut self, app: &mut dyn Appender, ts: i64) -> Result<u64, ScrapeError> {
-        self.iter += 1;
-        let prev = self.iter - 1;
-        self.mark_stale(app, ts, prev)
+        let n = self.mark_stale(app, ts, self.last_ok)?;
+        self.last_ok = 0;
+        Ok(n)
     }
 
     fn mark_stale(&mut self, app: &mut dyn Appender, ts: i64, prev: u64) -> Result<u64, ScrapeError> {
         let mut n = 0;
         let empty = Labels::default();
         for e in self.series.values() {
-            if e.seen == prev && e.r != 0 {
+            if prev != 0 && e.seen == prev && e.r != 0 {
                 app.append(e.r, &empty, ts, stale_nan()).map_err(store_err)?;
                 n += 1;
             }

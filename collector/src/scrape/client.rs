@@ -6,7 +6,7 @@
 use crate::parse;
 use crate::scrape::append::ScrapeError;
 use crate::telemetry::FailReason;
-use lookout_config::HttpClientConfig;
+use lookout_config::{HttpClientConfig, SecretSource};
 use std::time::Duration;
 
 /// Used when a job sets no `body_size_limit`: a bound so an endless body cannot exhaust memory.
@@ -26,16 +26,14 @@ impl std::fmt::Debug for ScrapeClient {
     }
 }
 
-fn read_pem(inline: &Option<String>, file: &Option<std::path::PathBuf>) -> Result<Option<Vec<u8>>, String> {
-    if let Some(s) = inline {
-        return Ok(Some(s.as_bytes().to_vec()));
+fn read_pem(src: &Option<SecretSource>, what: &str) -> Result<Option<Vec<u8>>, String> {
+    match src {
+        None => Ok(None),
+        Some(s) => s
+            .resolve()
+            .map(|v| Some(v.expose().as_bytes().to_vec()))
+            .map_err(|e| format!("{what}: {e}")),
     }
-    if let Some(p) = file {
-        return std::fs::read(p)
-            .map(Some)
-            .map_err(|e| format!("reading {}: {e}", p.display()));
-    }
-    Ok(None)
 }
 
 impl ScrapeClient {
@@ -95,13 +93,17 @@ impl ScrapeClient {
             .pool_max_idle_per_host(2)
             .tcp_nodelay(true)
             .danger_accept_invalid_certs(tls.insecure_skip_verify);
-        if let Some(ca) = read_pem(&tls.ca, &tls.ca_file)? {
+        b = match &cfg.proxy_url {
+            Some(u) => b.proxy(reqwest::Proxy::all(u).map_err(|e| format!("proxy_url: {e}"))?),
+            None => b.no_proxy(),
+        };
+        if let Some(ca) = read_pem(&tls.ca, "tls_config CA")? {
             for c in reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| format!("CA: {e}"))? {
                 b = b.add_root_certificate(c);
             }
         }
-        let cert = read_pem(&tls.cert, &tls.cert_file)?;
-        let key = read_pem(&tls.key, &tls.key_file)?;
+        let cert = read_pem(&tls.cert, "tls_config certificate")?;
+        let key = read_pem(&tls.key, "tls_config key")?;
         if let (Some(mut cert), Some(key)) = (cert, key) {
             cert.push(b'\n');
             cert.extend_from_slice(&key);
@@ -137,8 +139,11 @@ impl ScrapeClient {
         }
         if let Some(ba) = &self.cfg.basic_auth {
             let user = ba
-                .username()
-                .map_err(|e| ScrapeError::new(FailReason::Other, format!("basic_auth username: {e}")))?;
+                .username
+                .resolve()
+                .map_err(|e| ScrapeError::new(FailReason::Other, format!("basic_auth username: {e}")))?
+                .expose()
+                .to_string();
             let pass = match &ba.password {
                 Some(p) => Some(
                     p.resolve()
