@@ -39,7 +39,10 @@ pub enum AgentError {
         source: std::io::Error,
     },
     #[error("listening on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
 }
@@ -53,11 +56,19 @@ fn load(opts: &AgentOptions, bound: &str) -> Result<Config, lookout_config::Erro
 
 /// Discovery providers of one job, kept while the job's discovery config is unchanged.
 struct JobDiscovery {
-    sd: (Vec<lookout_config::StaticConfig>, Vec<lookout_config::FileSdConfig>),
+    sd: (
+        Vec<lookout_config::StaticConfig>,
+        Vec<lookout_config::FileSdConfig>,
+    ),
     stops: Vec<watch::Sender<bool>>,
 }
 
-fn sd_part(c: &ScrapeConfig) -> (Vec<lookout_config::StaticConfig>, Vec<lookout_config::FileSdConfig>) {
+fn sd_part(
+    c: &ScrapeConfig,
+) -> (
+    Vec<lookout_config::StaticConfig>,
+    Vec<lookout_config::FileSdConfig>,
+) {
     (c.static_configs.clone(), c.file_sd_configs.clone())
 }
 
@@ -70,7 +81,9 @@ fn sync_discovery(
     telemetry: &Arc<Telemetry>,
 ) {
     running.retain(|job, jd| {
-        let keep = cfgs.iter().any(|c| &c.job_name == job && sd_part(c) == jd.sd);
+        let keep = cfgs
+            .iter()
+            .any(|c| &c.job_name == job && sd_part(c) == jd.sd);
         if !keep {
             for s in &jd.stops {
                 let _ = s.send(true);
@@ -150,7 +163,13 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     let (utx, mut urx) = mpsc::channel::<Update>(64);
     let mut discovery: HashMap<String, JobDiscovery> = HashMap::new();
     manager.apply_config(&cfg.scrape_configs);
-    sync_discovery(&mut discovery, &cfg.scrape_configs, &manager, &utx, &telemetry);
+    sync_discovery(
+        &mut discovery,
+        &cfg.scrape_configs,
+        &manager,
+        &utx,
+        &telemetry,
+    );
 
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = mpsc::channel::<()>(1);
@@ -273,7 +292,8 @@ fn watch_config(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::Recommended
             && !ev.kind.is_access()
             && ev.paths.iter().any(|p| {
                 p.file_name() == Some(file.as_os_str())
-                    || p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("..data"))
+                    || p.file_name()
+                        .is_some_and(|f| f.to_string_lossy().starts_with("..data"))
             })
         {
             let _ = tx.try_send(());

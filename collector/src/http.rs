@@ -10,7 +10,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use lookout_query::api::{self, ActiveTarget, DroppedTarget, MetadataEntry, TargetSource, TargetsData};
+use lookout_query::api::{
+    self, ActiveTarget, DroppedTarget, MetadataEntry, TargetSource, TargetsData,
+};
 use lookout_store::{Head, Labels};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,7 +25,9 @@ pub struct CollectorTargets {
 }
 
 fn map(l: &Labels) -> BTreeMap<String, String> {
-    l.iter().map(|x| (x.name.clone(), x.value.clone())).collect()
+    l.iter()
+        .map(|x| (x.name.clone(), x.value.clone()))
+        .collect()
 }
 
 fn active(t: &Target) -> ActiveTarget {
@@ -65,7 +69,11 @@ impl TargetSource for CollectorTargets {
         let mut out: BTreeMap<String, Vec<MetadataEntry>> = BTreeMap::new();
         for (name, m) in self.manager.metadata() {
             let e = MetadataEntry {
-                kind: if m.kind.is_empty() { "unknown".into() } else { m.kind.to_string() },
+                kind: if m.kind.is_empty() {
+                    "unknown".into()
+                } else {
+                    m.kind.to_string()
+                },
                 help: m.help,
                 unit: m.unit,
             };
@@ -99,11 +107,16 @@ pub fn router(api_state: api::ApiState, s: SelfState) -> Router {
 }
 
 async fn metrics(State(s): State<SelfState>) -> Response {
-    let body = s.telemetry.render(&[
-        ("lookout_head_series", "Series in the in-memory head.", s.head.num_series() as f64),
-    ]);
+    let body = s.telemetry.render(&[(
+        "lookout_head_series",
+        "Series in the in-memory head.",
+        s.head.num_series() as f64,
+    )]);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response()

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "lookout", version, about = "Kubernetes observability agent: scrape, store, query, alert")]
+#[command(
+    name = "lookout",
+    version,
+    about = "Kubernetes observability agent: scrape, store, query, alert"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -21,10 +25,20 @@ struct AgentArgs {
     #[arg(long, global = true, env = "LOOKOUT_CONFIG")]
     config: Option<PathBuf>,
     /// Where the stores keep their data.
-    #[arg(long = "data-dir", global = true, default_value = "./data", env = "LOOKOUT_DATA_DIR")]
+    #[arg(
+        long = "data-dir",
+        global = true,
+        default_value = "./data",
+        env = "LOOKOUT_DATA_DIR"
+    )]
     data_dir: PathBuf,
     /// Address of the HTTP API (host:port).
-    #[arg(long, global = true, default_value = "127.0.0.1:9470", env = "LOOKOUT_LISTEN")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:9470",
+        env = "LOOKOUT_LISTEN"
+    )]
     listen: String,
     /// Log level or filter (e.g. `info`, `debug`, `lookout_collector=debug`); RUST_LOG wins.
     #[arg(long = "log-level", global = true, default_value = "info")]
@@ -58,7 +72,9 @@ enum CheckCmd {
 fn init_logging(a: &AgentArgs) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&a.log_level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if a.log_format == "json" {
         b.json().init();
     } else {
@@ -101,7 +117,11 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn run_agent(a: AgentArgs) -> anyhow::Result<()> {

@@ -111,7 +111,8 @@ async fn agent_scrapes_serves_reloads_and_stops() {
         Reply::Full(
             200,
             "text/plain; version=0.0.4",
-            b"# HELP demo_total Demo.\n# TYPE demo_total counter\ndemo_total{kind=\"a\"} 42\n".to_vec(),
+            b"# HELP demo_total Demo.\n# TYPE demo_total counter\ndemo_total{kind=\"a\"} 42\n"
+                .to_vec(),
         )
     }))
     .await;
@@ -128,12 +129,28 @@ async fn agent_scrapes_serves_reloads_and_stops() {
     let agent = start(&cfg, &dir.path().join("data"));
     let base = agent.base.clone();
 
-    eventually(20, "healthy", || async { get(&format!("{base}/-/healthy")).await.is_some_and(|r| r.0 == 200) }).await;
-    eventually(20, "ready", || async { get(&format!("{base}/-/ready")).await.is_some_and(|r| r.0 == 200) }).await;
-    eventually(20, "demo up", || async { up_jobs(&base).await == vec!["demo".to_string()] }).await;
+    eventually(20, "healthy", || async {
+        get(&format!("{base}/-/healthy"))
+            .await
+            .is_some_and(|r| r.0 == 200)
+    })
+    .await;
+    eventually(20, "ready", || async {
+        get(&format!("{base}/-/ready"))
+            .await
+            .is_some_and(|r| r.0 == 200)
+    })
+    .await;
+    eventually(20, "demo up", || async {
+        up_jobs(&base).await == vec!["demo".to_string()]
+    })
+    .await;
 
     // The selector query in Prometheus' shape.
-    let v = get_json(&format!("{base}/api/v1/query?query=demo_total%7Bkind%3D%22a%22%7D")).await;
+    let v = get_json(&format!(
+        "{base}/api/v1/query?query=demo_total%7Bkind%3D%22a%22%7D"
+    ))
+    .await;
     assert_eq!(v["status"], "success");
     assert_eq!(v["data"]["resultType"], "vector");
     let r = &v["data"]["result"][0];
@@ -160,7 +177,9 @@ async fn agent_scrapes_serves_reloads_and_stops() {
     assert_eq!(v["data"]["result"][1], "2");
 
     // Bad PromQL: 400 bad_data.
-    let (code, body) = get(&format!("{base}/api/v1/query?query=up%7B")).await.unwrap();
+    let (code, body) = get(&format!("{base}/api/v1/query?query=up%7B"))
+        .await
+        .unwrap();
     assert_eq!(code, 400);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "error");
@@ -191,9 +210,10 @@ async fn agent_scrapes_serves_reloads_and_stops() {
     write("scrape_configs:\n  - job_name: x\n    scrape_intervall: 1s\n");
     signal(&agent.child, "HUP");
     eventually(20, "reload failure counted", || async {
-        get(&format!("{base}/metrics"))
-            .await
-            .is_some_and(|(_, m)| m.lines().any(|l| l.starts_with("lookout_config_last_reload_successful 0")))
+        get(&format!("{base}/metrics")).await.is_some_and(|(_, m)| {
+            m.lines()
+                .any(|l| l.starts_with("lookout_config_last_reload_successful 0"))
+        })
     })
     .await;
     assert_eq!(up_jobs(&base).await, vec!["demo".to_string()]);
@@ -229,15 +249,34 @@ fn check_config_and_version() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['localhost:9100']\n").unwrap();
-    let out = Command::new(BIN).args(["check", "config"]).arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(BIN)
+        .args(["check", "config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "scrape_configs:\n  - job_name: a\n    bogus_field: 1\n").unwrap();
-    let out = Command::new(BIN).args(["check", "config"]).arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "scrape_configs:\n  - job_name: a\n    bogus_field: 1\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("bad.yaml:3:"), "error should name file:line:column: {text}");
+    assert!(
+        text.contains("bad.yaml:3:"),
+        "error should name file:line:column: {text}"
+    );
 
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert!(out.status.success());
@@ -261,6 +300,12 @@ async fn embedded_default_scrapes_itself() {
     };
     let base = agent.base.clone();
     // The default scrapes every 15 s with a spread start: allow for the first slot.
-    eventually(40, "self-scrape up", || async { up_jobs(&base).await == vec!["lookout".to_string()] }).await;
-    assert!(dir.path().join("data").is_dir(), "data directory ./data created");
+    eventually(40, "self-scrape up", || async {
+        up_jobs(&base).await == vec!["lookout".to_string()]
+    })
+    .await;
+    assert!(
+        dir.path().join("data").is_dir(),
+        "data directory ./data created"
+    );
 }

@@ -16,14 +16,25 @@ fn good_body() -> Vec<u8> {
 fn handler() -> common::Handler {
     Arc::new(|path: &str, _n: usize| match path {
         "/good" => Reply::Full(200, "text/plain; version=0.0.4", good_body()),
-        "/garbage" => Reply::Full(200, "text/plain", b"<html>this is {{ not metrics</html>\n".to_vec()),
+        "/garbage" => Reply::Full(
+            200,
+            "text/plain",
+            b"<html>this is {{ not metrics</html>\n".to_vec(),
+        ),
         "/big" => Reply::Full(
             200,
             "text/plain",
-            (0..500).map(|i| format!("big_metric{{i=\"{i}\"}} {i}\n")).collect::<String>().into_bytes(),
+            (0..500)
+                .map(|i| format!("big_metric{{i=\"{i}\"}} {i}\n"))
+                .collect::<String>()
+                .into_bytes(),
         ),
         "/badutf8" => Reply::Full(200, "text/plain", b"m{l=\"\xff\xfe\"} 1\n".to_vec()),
-        "/dup" => Reply::Full(200, "text/plain", b"dup_metric{a=\"1\"} 1\ndup_metric{a=\"1\"} 2\n".to_vec()),
+        "/dup" => Reply::Full(
+            200,
+            "text/plain",
+            b"dup_metric{a=\"1\"} 1\ndup_metric{a=\"1\"} 2\n".to_vec(),
+        ),
         "/hugelabel" => {
             let mut b = b"huge{l=\"".to_vec();
             b.extend(std::iter::repeat_n(b'x', 100 * 1024));
@@ -36,7 +47,10 @@ fn handler() -> common::Handler {
         "/samplelimit" => Reply::Full(
             200,
             "text/plain",
-            (0..10).map(|i| format!("many{{i=\"{i}\"}} {i}\n")).collect::<String>().into_bytes(),
+            (0..10)
+                .map(|i| format!("many{{i=\"{i}\"}} {i}\n"))
+                .collect::<String>()
+                .into_bytes(),
         ),
         "/status500" => Reply::Full(500, "text/plain", b"boom".to_vec()),
         _ => Reply::Full(404, "text/plain", b"not found".to_vec()),
@@ -58,12 +72,22 @@ async fn every_bad_target_is_down_with_its_reason_and_the_good_one_is_up() {
     y += &job("big", &addr, "/big", "    body_size_limit: 1KB\n");
     y += &job("badutf8", &addr, "/badutf8", "");
     y += &job("dup", &addr, "/dup", "");
-    y += &job("hugelabel", &addr, "/hugelabel", "    label_value_length_limit: 1000\n");
+    y += &job(
+        "hugelabel",
+        &addr,
+        "/hugelabel",
+        "    label_value_length_limit: 1000\n",
+    );
     y += &job("hugelabel_nolimit", &addr, "/hugelabel", "");
     y += &job("hang", &addr, "/hang", "");
     y += &job("redirect", &addr, "/redirect", "");
     y += &job("endless", &addr, "/endless", "    body_size_limit: 64KB\n");
-    y += &job("samplelimit", &addr, "/samplelimit", "    sample_limit: 5\n");
+    y += &job(
+        "samplelimit",
+        &addr,
+        "/samplelimit",
+        "    sample_limit: 5\n",
+    );
     y += &job("status500", &addr, "/status500", "");
     let rig = Rig::new(&y);
     rig.wait_scrapes(2, Duration::from_secs(20)).await;
@@ -162,7 +186,12 @@ async fn honor_labels_and_exported_prefix_and_honor_timestamps() {
     let y = format!(
         "scrape_configs:\n{}{}",
         job("plain", &addr, "/m", ""),
-        job("honor", &addr, "/m", "    honor_labels: true\n    honor_timestamps: false\n")
+        job(
+            "honor",
+            &addr,
+            "/m",
+            "    honor_labels: true\n    honor_timestamps: false\n"
+        )
     );
     let rig = Rig::new(&y);
     rig.wait_scrapes(1, Duration::from_secs(20)).await;

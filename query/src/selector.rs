@@ -21,7 +21,8 @@ pub struct InstantSample {
 
 /// Parses `query` and, if it is a plain selector, returns its matchers.
 pub fn parse_selector(query: &str) -> Result<Vec<Matcher>> {
-    let expr = parser::parse(query).map_err(|e| Error::BadData(format!("invalid parameter \"query\": {e}")))?;
+    let expr = parser::parse(query)
+        .map_err(|e| Error::BadData(format!("invalid parameter \"query\": {e}")))?;
     let vs = match expr {
         Expr::VectorSelector(vs) => vs,
         Expr::Paren(p) => match *p.expr {
@@ -46,7 +47,10 @@ pub fn parse_selector(query: &str) -> Result<Vec<Matcher>> {
             PMatchOp::Re(_) => MatchOp::RegexMatch,
             PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
         };
-        out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| Error::BadData(e.to_string()))?);
+        out.push(
+            Matcher::new(op, m.name.clone(), m.value.clone())
+                .map_err(|e| Error::BadData(e.to_string()))?,
+        );
     }
     Ok(out)
 }

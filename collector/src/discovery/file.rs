@@ -126,7 +126,13 @@ pub async fn run(
             .files
             .iter()
             .filter_map(|f| Path::new(f).parent().map(Path::to_path_buf))
-            .map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d })
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    d
+                }
+            })
             .collect();
         dirs.sort();
         dirs.dedup();

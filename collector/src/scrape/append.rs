@@ -229,18 +229,28 @@ impl ScrapeCache {
 
     /// Writes staleness markers at `ts` for every series the previous scrape saw, and forgets
     /// them: used after a failed scrape and when the target goes away.
-    pub fn append_stale_all(&mut self, app: &mut dyn Appender, ts: i64) -> Result<u64, ScrapeError> {
+    pub fn append_stale_all(
+        &mut self,
+        app: &mut dyn Appender,
+        ts: i64,
+    ) -> Result<u64, ScrapeError> {
         let n = self.mark_stale(app, ts, self.last_ok)?;
         self.last_ok = 0;
         Ok(n)
     }
 
-    fn mark_stale(&mut self, app: &mut dyn Appender, ts: i64, prev: u64) -> Result<u64, ScrapeError> {
+    fn mark_stale(
+        &mut self,
+        app: &mut dyn Appender,
+        ts: i64,
+        prev: u64,
+    ) -> Result<u64, ScrapeError> {
         let mut n = 0;
         let empty = Labels::default();
         for e in self.series.values() {
             if prev != 0 && e.seen == prev && e.r != 0 {
-                app.append(e.r, &empty, ts, stale_nan()).map_err(store_err)?;
+                app.append(e.r, &empty, ts, stale_nan())
+                    .map_err(store_err)?;
                 n += 1;
             }
         }

@@ -51,7 +51,10 @@ impl ScrapeClient {
     /// For a job with `tls_config.server_name` and an `https` URL: a client that connects to
     /// the target's address but speaks TLS (SNI and certificate check) for `server_name`, and
     /// the URL to use with it. The `Host` header keeps the target's address. Otherwise `None`.
-    pub async fn for_target(&self, url: &str) -> Result<Option<(ScrapeClient, String, String)>, String> {
+    pub async fn for_target(
+        &self,
+        url: &str,
+    ) -> Result<Option<(ScrapeClient, String, String)>, String> {
         let Some(sn) = &self.cfg.tls_config.server_name else {
             return Ok(None);
         };
@@ -107,7 +110,8 @@ impl ScrapeClient {
         if let (Some(mut cert), Some(key)) = (cert, key) {
             cert.push(b'\n');
             cert.extend_from_slice(&key);
-            let id = reqwest::Identity::from_pem(&cert).map_err(|e| format!("client certificate: {e}"))?;
+            let id = reqwest::Identity::from_pem(&cert)
+                .map_err(|e| format!("client certificate: {e}"))?;
             b = b.identity(id);
         }
         Ok(b)
@@ -123,7 +127,11 @@ impl ScrapeClient {
         buf: &mut Vec<u8>,
     ) -> Result<parse::Format, ScrapeError> {
         buf.clear();
-        let limit = if body_limit == 0 { DEFAULT_BODY_LIMIT } else { body_limit };
+        let limit = if body_limit == 0 {
+            DEFAULT_BODY_LIMIT
+        } else {
+            body_limit
+        };
         let mut req = self
             .http
             .get(url)
@@ -141,13 +149,17 @@ impl ScrapeClient {
             let user = ba
                 .username
                 .resolve()
-                .map_err(|e| ScrapeError::new(FailReason::Other, format!("basic_auth username: {e}")))?
+                .map_err(|e| {
+                    ScrapeError::new(FailReason::Other, format!("basic_auth username: {e}"))
+                })?
                 .expose()
                 .to_string();
             let pass = match &ba.password {
                 Some(p) => Some(
                     p.resolve()
-                        .map_err(|e| ScrapeError::new(FailReason::Other, format!("basic_auth password: {e}")))?
+                        .map_err(|e| {
+                            ScrapeError::new(FailReason::Other, format!("basic_auth password: {e}"))
+                        })?
                         .expose()
                         .to_string(),
                 ),
@@ -157,16 +169,22 @@ impl ScrapeClient {
         }
         if let Some(a) = &self.cfg.authorization {
             if let Some(c) = &a.credentials {
-                let cred = c
-                    .resolve()
-                    .map_err(|e| ScrapeError::new(FailReason::Other, format!("authorization credentials: {e}")))?;
-                req = req.header(reqwest::header::AUTHORIZATION, format!("{} {}", a.type_, cred.expose()));
+                let cred = c.resolve().map_err(|e| {
+                    ScrapeError::new(FailReason::Other, format!("authorization credentials: {e}"))
+                })?;
+                req = req.header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("{} {}", a.type_, cred.expose()),
+                );
             }
         } else if let Some(tok) = &self.cfg.bearer_token {
             let cred = tok
                 .resolve()
                 .map_err(|e| ScrapeError::new(FailReason::Other, format!("bearer token: {e}")))?;
-            req = req.header(reqwest::header::AUTHORIZATION, format!("Bearer {}", cred.expose()));
+            req = req.header(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {}", cred.expose()),
+            );
         }
         let resp = req.send().await.map_err(classify)?;
         let status = resp.status();

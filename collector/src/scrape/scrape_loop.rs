@@ -160,7 +160,9 @@ async fn run(ctx: LoopContext, mut stop: watch::Receiver<Stop>) {
         }
         let how = *stop.borrow();
         if how != Stop::Running {
-            if how == Stop::WithStaleness && let Some(_last) = last_ts {
+            if how == Stop::WithStaleness
+                && let Some(_last) = last_ts
+            {
                 let t = now_ms();
                 let mut app = ctx.storage.appender();
                 let n = ctx.cache.lock().append_stale_all(&mut *app, t).unwrap_or(0);
@@ -182,7 +184,9 @@ async fn run(ctx: LoopContext, mut stop: watch::Receiver<Stop>) {
             special_tried = true;
             match ctx.client.for_target(&ctx.target.url).await {
                 Ok(s) => special = s,
-                Err(e) => tracing::warn!(target_url = %ctx.target.url, error = %e, "server_name setup failed"),
+                Err(e) => {
+                    tracing::warn!(target_url = %ctx.target.url, error = %e, "server_name setup failed")
+                }
             }
         }
         scrape_once(&ctx, ts, &mut buf, &mut reporter, special.as_ref()).await;
@@ -229,7 +233,9 @@ async fn scrape_once(
             ctx.telemetry
                 .samples_scraped_total
                 .fetch_add(a.scraped, Relaxed);
-            ctx.telemetry.stale_markers_total.fetch_add(a.stale, Relaxed);
+            ctx.telemetry
+                .stale_markers_total
+                .fetch_add(a.stale, Relaxed);
             (
                 [
                     1.0,
@@ -244,7 +250,11 @@ async fn scrape_once(
         Err(e) => {
             app.rollback();
             app = ctx.storage.appender();
-            let n = ctx.cache.lock().append_stale_all(&mut *app, ts).unwrap_or(0);
+            let n = ctx
+                .cache
+                .lock()
+                .append_stale_all(&mut *app, ts)
+                .unwrap_or(0);
             ctx.telemetry.stale_markers_total.fetch_add(n, Relaxed);
             ctx.telemetry.failed(e.reason);
             if e.reason == crate::telemetry::FailReason::Parse {

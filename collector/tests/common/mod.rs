@@ -36,7 +36,9 @@ pub async fn serve(handler: Handler) -> SocketAddr {
     let counts = Arc::new(parking_lot::Mutex::new(HashMap::<String, usize>::new()));
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             let h = handler.clone();
             let counts = counts.clone();
             tokio::spawn(async move {
@@ -53,11 +55,7 @@ pub async fn serve(handler: Handler) -> SocketAddr {
                     };
                     let head = String::from_utf8_lossy(&buf[..end]).to_string();
                     buf.drain(..end + 4);
-                    let path = head
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or("/")
-                        .to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                     let n = {
                         let mut c = counts.lock();
                         let e = c.entry(path.clone()).or_insert(0);
@@ -158,18 +156,27 @@ impl Rig {
             let done = active.iter().all(|t| {
                 let st = t.status.lock();
                 st.last_scrape.is_some()
-            }) && self.telemetry.scrapes_total.load(std::sync::atomic::Ordering::Relaxed)
+            }) && self
+                .telemetry
+                .scrapes_total
+                .load(std::sync::atomic::Ordering::Relaxed)
                 >= n * active.len() as u64;
             if done {
                 return;
             }
-            assert!(Instant::now() < deadline, "targets were not scraped in time");
+            assert!(
+                Instant::now() < deadline,
+                "targets were not scraped in time"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub fn select(&self, matchers: &[(&str, &str)]) -> Vec<Series> {
-        let m: Vec<Matcher> = matchers.iter().map(|(n, v)| Matcher::equal(*n, *v)).collect();
+        let m: Vec<Matcher> = matchers
+            .iter()
+            .map(|(n, v)| Matcher::equal(*n, *v))
+            .collect();
         self.head.select(&m, i64::MIN / 2, i64::MAX / 2).unwrap()
     }
 

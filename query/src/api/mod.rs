@@ -102,9 +102,9 @@ async fn query(State(s): State<ApiState>, q: RawQuery, f: RawForm) -> Response {
 }
 
 fn query_inner(s: &ApiState, p: &Params) -> crate::Result<Value> {
-    let q = p
-        .get("query")
-        .ok_or_else(|| Error::BadData("invalid parameter \"query\": query must not be empty".into()))?;
+    let q = p.get("query").ok_or_else(|| {
+        Error::BadData("invalid parameter \"query\": query must not be empty".into())
+    })?;
     let t = p.time("time")?.unwrap_or_else(params::now_ms);
     // Constant scalars answer directly (Grafana's data source test sends `1+1`).
     if let Some(v) = params::constant_scalar(q) {
@@ -173,7 +173,11 @@ async fn labels(State(s): State<ApiState>, q: RawQuery, f: RawForm) -> Response 
     }
 }
 
-async fn label_values(State(s): State<ApiState>, Path(name): Path<String>, q: RawQuery) -> Response {
+async fn label_values(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    q: RawQuery,
+) -> Response {
     let p = Params::from_parts(q.0.as_deref(), &axum::body::Bytes::new());
     let r = (|| {
         let sets = matchers_of(&p)?;

@@ -23,7 +23,9 @@ fn decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(v) => {
                         out.push(v);
@@ -59,20 +61,29 @@ impl Params {
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(n, v)| n == k && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, v)| n == k && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, k: &str) -> Vec<&str> {
-        self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A time parameter in ms, if present.
     pub fn time(&self, k: &str) -> Result<Option<i64>> {
         match self.get(k) {
             None => Ok(None),
-            Some(s) => parse_time(s)
-                .map(Some)
-                .ok_or_else(|| Error::BadData(format!("invalid parameter \"{k}\": cannot parse \"{s}\" to a valid timestamp"))),
+            Some(s) => parse_time(s).map(Some).ok_or_else(|| {
+                Error::BadData(format!(
+                    "invalid parameter \"{k}\": cannot parse \"{s}\" to a valid timestamp"
+                ))
+            }),
         }
     }
 
@@ -81,7 +92,9 @@ impl Params {
         let start = self.time("start")?.unwrap_or(i64::MIN / 2);
         let end = self.time("end")?.unwrap_or(i64::MAX / 2);
         if end < start {
-            return Err(Error::BadData("invalid parameter \"end\": end timestamp must not be before start time".into()));
+            return Err(Error::BadData(
+                "invalid parameter \"end\": end timestamp must not be before start time".into(),
+            ));
         }
         Ok((start, end))
     }
@@ -100,11 +113,24 @@ pub fn parse_time(s: &str) -> Option<i64> {
 
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b't') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b'T' && b[10] != b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     let mut i = 19;
     let mut ms = 0i64;
     if b.get(i) == Some(&b'.') {
@@ -200,7 +226,10 @@ mod tests {
     fn times() {
         assert_eq!(parse_time("1.5"), Some(1500));
         assert_eq!(parse_time("2015-07-01T20:10:51.781Z"), Some(1435781451781));
-        assert_eq!(parse_time("2015-07-01T22:10:51.781+02:00"), Some(1435781451781));
+        assert_eq!(
+            parse_time("2015-07-01T22:10:51.781+02:00"),
+            Some(1435781451781)
+        );
         assert_eq!(parse_time("garbage"), None);
         assert_eq!(format_rfc3339(1435781451781), "2015-07-01T20:10:51.781Z");
     }
