@@ -107,7 +107,7 @@ async fn up_jobs(base: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_scrapes_serves_reloads_and_stops() {
-    let target = serve(Arc::new(|_p: &str, _n: usize| {
+    let target = serve(Arc::new(|_r: &common::Request, _n: usize| {
         Reply::Full(
             200,
             "text/plain; version=0.0.4",

@@ -14,7 +14,7 @@ fn good_body() -> Vec<u8> {
 }
 
 fn handler() -> common::Handler {
-    Arc::new(|path: &str, _n: usize| match path {
+    Arc::new(|req: &common::Request, _n: usize| match req.path.as_str() {
         "/good" => Reply::Full(200, "text/plain; version=0.0.4", good_body()),
         "/garbage" => Reply::Full(
             200,
@@ -152,7 +152,7 @@ async fn every_bad_target_is_down_with_its_reason_and_the_good_one_is_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_leaving_a_scrape_and_failed_scrapes_get_staleness_markers() {
     // First scrape: a and b. Second: only a. Third onwards: garbage.
-    let h: common::Handler = Arc::new(|_p: &str, n: usize| match n {
+    let h: common::Handler = Arc::new(|_r: &common::Request, n: usize| match n {
         1 => Reply::Full(200, "text/plain", b"a 1\nb 2\n".to_vec()),
         2 => Reply::Full(200, "text/plain", b"a 1\n".to_vec()),
         _ => Reply::Full(200, "text/plain", b"a{ 1\n".to_vec()),
@@ -175,7 +175,7 @@ async fn series_leaving_a_scrape_and_failed_scrapes_get_staleness_markers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honor_labels_and_exported_prefix_and_honor_timestamps() {
-    let h: common::Handler = Arc::new(|_p: &str, _n: usize| {
+    let h: common::Handler = Arc::new(|_r: &common::Request, _n: usize| {
         Reply::Full(
             200,
             "text/plain",

@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 pub enum Reply {
     /// A complete response: status, content type, body.
     Full(u16, &'static str, Vec<u8>),
+    /// A 200 response whose body is already gzip-compressed.
+    Gzip(&'static str, Vec<u8>),
     /// Accept the request and never answer.
     Hang,
     /// A redirect to the given location.
@@ -27,9 +29,27 @@ pub enum Reply {
     Endless,
 }
 
-pub type Handler = Arc<dyn Fn(&str, usize) -> Reply + Send + Sync>;
+/// `handler(request, n)`: the request head (request line and headers) and how many requests
+/// its path has had so far (1 for the first).
+pub type Handler = Arc<dyn Fn(&Request, usize) -> Reply + Send + Sync>;
 
-/// Starts a server; `handler(path, n)` gets the path and how many requests that path had.
+/// One request as the handler sees it.
+pub struct Request {
+    pub path: String,
+    pub head: String,
+}
+
+impl Request {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Starts a server answering every request with `handler`.
 pub async fn serve(handler: Handler) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -62,10 +82,21 @@ pub async fn serve(handler: Handler) -> SocketAddr {
                         *e += 1;
                         *e
                     };
-                    match h(&path, n) {
+                    match h(&Request { path, head }, n) {
                         Reply::Full(code, ct, body) => {
                             let hdr = format!(
                                 "HTTP/1.1 {code} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+                                body.len()
+                            );
+                            if s.write_all(hdr.as_bytes()).await.is_err()
+                                || s.write_all(&body).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Reply::Gzip(ct, body) => {
+                            let hdr = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
                                 body.len()
                             );
                             if s.write_all(hdr.as_bytes()).await.is_err()
