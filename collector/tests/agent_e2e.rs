@@ -230,6 +230,18 @@ async fn agent_scrapes_serves_reloads_and_stops() {
     })
     .await;
 
+    // A change of the file alone (no signal) is picked up too. Removing the demo job stops
+    // its loop with staleness markers, so `up` for it disappears from instant queries.
+    let only_self = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['{}']\n",
+        base.trim_start_matches("http://")
+    );
+    write(&only_self);
+    eventually(20, "demo job removed by file watch", || async {
+        up_jobs(&base).await == vec!["self".to_string()]
+    })
+    .await;
+
     // SIGTERM: clean exit.
     let mut agent = agent;
     signal(&agent.child, "TERM");
