@@ -5,6 +5,7 @@
 #   proc_cpu_seconds PID   utime+stime of PID in seconds (children not included)
 #   proc_peak_rss_kib PID  VmHWM (peak resident set) of PID in KiB
 #   proc_rss_kib PID       VmRSS (current resident set) of PID in KiB
+#   machine_busy_seconds   non-idle CPU seconds of the whole machine since boot
 
 bench_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -32,6 +33,12 @@ proc_cpu_seconds() {
   rest=${stat##*) }
   # rest starts at field 3 (state); utime and stime are fields 14 and 15.
   awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($12 + $13) / tck }' <<<"$rest"
+}
+
+# machine_busy_seconds: non-idle CPU time of the whole machine since boot, all cores summed
+# (user+nice+system+irq+softirq+steal from /proc/stat), to tell how busy others kept it.
+machine_busy_seconds() {
+  awk -v tck="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / tck; exit }' /proc/stat
 }
 
 proc_status_kib() {

@@ -223,10 +223,11 @@ FAILED=()
 run_phase() {
   local name=$1 port=$2 log=$3
   shift 3
-  local base="http://127.0.0.1:$port" pid start fake_cpu0 code waited=0 now cpu hwm rss
+  local base="http://127.0.0.1:$port" pid start fake_cpu0 busy0 code waited=0 now cpu hwm rss fake_cpu
   bench_log "== $name: running for ${DURATION}s"
   fake_stats >/dev/null
   fake_cpu0=$(proc_cpu_seconds "$FAKE_PID")
+  busy0=$(machine_busy_seconds)
   start=$(date +%s)
   "$@" >"$log" 2>&1 &
   pid=$!
@@ -271,7 +272,13 @@ run_phase() {
   put "$name.peak_rss_mib" "$(kib_to_mib "$hwm")"
   put "$name.end_rss_mib" "$(kib_to_mib "$rss")"
   put "$name.wall_seconds" "$(($(date +%s) - start))"
-  put "$name.fake_targets_cpu_seconds" "$(awk -v a="$fake_cpu0" -v b="$(proc_cpu_seconds "$FAKE_PID")" 'BEGIN { printf "%.2f", b - a }')"
+  fake_cpu=$(awk -v a="$fake_cpu0" -v b="$(proc_cpu_seconds "$FAKE_PID")" 'BEGIN { printf "%.2f", b - a }')
+  put "$name.fake_targets_cpu_seconds" "$fake_cpu"
+  # CPU that neither the system under test nor fake_targets used: other work on the machine
+  # that may have disturbed the run (builds, other benchmarks).
+  put "$name.other_cpu_seconds" "$(awk -v b0="$busy0" -v b1="$(machine_busy_seconds)" -v c="$cpu" -v f="$fake_cpu" \
+    'BEGIN { o = b1 - b0 - c - f; printf "%.2f", (o < 0 ? 0 : o) }')"
+  put "$name.loadavg_end" "\"$(cut -d' ' -f1-3 /proc/loadavg)\""
   read -r served seen < <(fake_stats)
   put "$name.scrapes_served" "$served"
   put "$name.targets_seen" "$seen"
@@ -339,7 +346,8 @@ def side(name, version):
     d = {"ran": False, "version": None if version == "null" else version,
          "cpu_seconds": None, "peak_rss_mib": None, "end_rss_mib": None, "targets_up": None,
          "samples_scraped": None, "scrapes_served": None, "targets_seen": None,
-         "fake_targets_cpu_seconds": None, "data_dir_mib": None, "wall_seconds": None,
+         "fake_targets_cpu_seconds": None, "other_cpu_seconds": None, "loadavg_end": None,
+         "data_dir_mib": None, "wall_seconds": None,
          "error": None}
     d.update(vals.get(name, {}))
     return d
@@ -388,7 +396,8 @@ rows = [("CPU seconds", "cpu_seconds", "cpu"), ("peak RSS MiB", "peak_rss_mib", 
         ("RSS at end MiB", "end_rss_mib", None), ("targets up", "targets_up", None),
         ("samples in last scrape", "samples_scraped", None),
         ("scrapes served", "scrapes_served", None), ("data dir MiB", "data_dir_mib", None),
-        ("fake_targets CPU s", "fake_targets_cpu_seconds", None)]
+        ("fake_targets CPU s", "fake_targets_cpu_seconds", None),
+        ("other processes CPU s", "other_cpu_seconds", None)]
 print("%-24s %14s %14s %16s" % ("", "prometheus", "lookout", "lookout/prom"))
 for label, key, rkey in rows:
     r = ratios.get(rkey) if rkey else ratio(look[key], prom[key])
