@@ -342,6 +342,17 @@ impl RelabelConfig {
     }
 }
 
+/// Parses and checks a YAML list of rules (as under `relabel_configs:`), legacy label names.
+/// For tests, benches and embedded snippets; config files go through the config loader, which
+/// reports file:line:column.
+pub fn rules_from_yaml(yaml: &str) -> Result<Vec<RelabelConfig>, String> {
+    let raw: Vec<RawRelabelConfig> = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| RelabelConfig::from_raw(r).map_err(|e| format!("rule {i}: {e}")))
+        .collect()
+}
+
 /// The `regex` crate's errors are multi-line with a caret diagram; keep the message line.
 fn last_line(s: &str) -> &str {
     s.lines()
