@@ -53,14 +53,16 @@ sizes = {}
 for m in re.finditer(r"parse bench payload (\S+): (\d+) bytes, (\d+) samples", open(log).read()):
     sizes[m.group(1)] = (int(m.group(2)), int(m.group(3)))
 for payload, (nbytes, nsamples) in sizes.items():
-    print(f"\n{payload}: {nbytes} bytes, {nsamples} samples (mean time per parse)")
+    print(f"\n{payload}: {nbytes} bytes, {nsamples} samples (time per parse)")
     rates = {}
     for variant in ("lookout", "lookout_cache_miss", "prometheus_parse"):
         path = os.path.join(root, f"parse_{payload}", variant, "new", "estimates.json")
         try:
-            ns = json.load(open(path))["mean"]["point_estimate"]
+            est = json.load(open(path))
         except OSError:
             continue
+        # criterion's headline figure: the slope for linear sampling, else the mean.
+        ns = (est.get("slope") or est["mean"])["point_estimate"]
         secs = ns * 1e-9
         rates[variant] = nbytes / secs
         print(f"  {variant:20} {ns / 1e3:10.1f} us  {nbytes / secs / 1e6:8.1f} MB/s"
