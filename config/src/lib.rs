@@ -18,6 +18,7 @@ pub mod duration;
 pub mod error;
 mod global;
 mod http;
+mod kubernetes;
 mod load;
 mod position;
 pub mod relabel;
@@ -40,6 +41,10 @@ pub use global::{
 pub use http::{
     Authorization, BasicAuth, HttpClientConfig, RawAuthorization, RawBasicAuth,
     RawHttpClientConfig, redact_url,
+};
+pub use kubernetes::{
+    DEFAULT_LEASE_DURATION, DEFAULT_LEASE_NAME, KubernetesConfig, KubernetesEnabled,
+    RawKubernetesConfig,
 };
 pub use load::{
     Config, DEFAULT_CONFIG_YAML, DEFAULT_SELF_SCRAPE_ADDR, RawConfig, SELF_SCRAPE_JOB,

@@ -23,6 +23,7 @@ use crate::context::Ctx;
 use crate::discovery::is_valid_glob;
 use crate::error::{Error, Result};
 use crate::global::{GlobalConfig, RawGlobalConfig};
+use crate::kubernetes::{KubernetesConfig, RawKubernetesConfig};
 use crate::position::{Positions, PositionsError, field, index};
 use crate::scrape::{RawScrapeConfig, ScrapeConfig};
 use crate::storage::{RawStorageConfig, StorageConfig};
@@ -54,6 +55,8 @@ pub struct RawConfig {
     pub rule_files: Vec<String>,
     /// Local storage settings.
     pub storage: Option<RawStorageConfig>,
+    /// Kubernetes discovery settings.
+    pub kubernetes: Option<RawKubernetesConfig>,
 }
 
 /// A checked configuration.
@@ -64,6 +67,7 @@ pub struct Config {
     /// Globs as written; relative ones resolved against the config file's directory.
     pub rule_files: Vec<String>,
     pub storage: StorageConfig,
+    pub kubernetes: KubernetesConfig,
     /// The file the config was loaded from (`None` for [`load_str`] and the default).
     pub source: Option<PathBuf>,
 }
@@ -174,11 +178,18 @@ impl RawConfig {
             .unwrap_or_default()
             .check(ctx, "storage")?;
 
+        let kubernetes = self
+            .kubernetes
+            .clone()
+            .unwrap_or_default()
+            .check(ctx, "kubernetes")?;
+
         Ok(Config {
             global,
             scrape_configs,
             rule_files,
             storage,
+            kubernetes,
             source: None,
         })
     }
