@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod labels;
+pub mod logs;
 pub mod matcher;
 pub mod tsdb;
 

@@ -1,0 +1,201 @@
+//! The tantivy schema of one log partition and how a partition's index is opened.
+//!
+//! | field    | type | options | holds |
+//! |---|---|---|---|
+//! | `ts`     | i64  | fast | line timestamp, ns since the epoch |
+//! | `stream` | str  | raw term + fast (dictionary) | the stream's labels, encoded by [`encode_stream`] |
+//! | `line`   | text | positions + stored (zstd doc store) | the line, tokenized by [`super::tokenizer`] |
+//! | `level`  | u64  | fast | [`super::level::Level`] code |
+//! | `len`    | u64  | fast | line length in bytes (for `bytes_over_time`, stats) |
+//! | `flags`  | u64  | fast | [`FLAG_TRUNCATED`], [`FLAG_INVALID_UTF8`], ... |
+//!
+//! Stream labels live once per segment in the `stream` column's dictionary; documents carry
+//! only its ordinal. Cost: opening a partition mmaps its segment files.
+
+use super::error::{LogError, Result};
+use super::tokenizer::{LogTokenizer, TOKENIZER_NAME};
+use crate::labels::{Label, Labels};
+use std::path::Path;
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{Index, IndexSettings};
+
+/// The line was longer than the maximum line size and was cut.
+pub const FLAG_TRUNCATED: u64 = 1;
+/// The line was not valid UTF-8 and was decoded lossily.
+pub const FLAG_INVALID_UTF8: u64 = 2;
+/// The line's timestamp could not be parsed; the read time was used.
+pub const FLAG_BAD_TIMESTAMP: u64 = 4;
+
+/// Names of the flags, in bit order, as exposed in query results.
+pub const FLAG_NAMES: [(u64, &str); 3] = [
+    (FLAG_TRUNCATED, "truncated"),
+    (FLAG_INVALID_UTF8, "invalid_utf8"),
+    (FLAG_BAD_TIMESTAMP, "bad_timestamp"),
+];
+
+/// Handles to the schema's fields.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    pub ts: Field,
+    pub stream: Field,
+    pub line: Field,
+    pub level: Field,
+    pub len: Field,
+    pub flags: Field,
+}
+
+/// Builds the schema.
+pub fn build() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let ts = b.add_i64_field("ts", FAST);
+    let stream = b.add_text_field("stream", STRING | FAST);
+    let line_opts = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER_NAME)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+                .set_fieldnorms(false),
+        )
+        .set_stored();
+    let line = b.add_text_field("line", line_opts);
+    let level = b.add_u64_field("level", FAST);
+    let len = b.add_u64_field("len", FAST);
+    let flags = b.add_u64_field("flags", FAST);
+    let _ = (INDEXED, STORED);
+    (
+        b.build(),
+        Fields {
+            ts,
+            stream,
+            line,
+            level,
+            len,
+            flags,
+        },
+    )
+}
+
+fn fields_of(schema: &Schema, path: &Path) -> Result<Fields> {
+    let f = |name: &'static str| {
+        schema.get_field(name).map_err(|_| LogError::Schema {
+            path: path.to_path_buf(),
+            field: name,
+        })
+    };
+    Ok(Fields {
+        ts: f("ts")?,
+        stream: f("stream")?,
+        line: f("line")?,
+        level: f("level")?,
+        len: f("len")?,
+        flags: f("flags")?,
+    })
+}
+
+/// Opens the index in `dir`, creating it if `dir` holds none.
+pub fn open_or_create(dir: &Path) -> Result<(Index, Fields)> {
+    std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+    let exists = dir.join("meta.json").exists();
+    let index = if exists {
+        Index::open_in_dir(dir).map_err(|e| LogError::index(dir, e))?
+    } else {
+        let (schema, _) = build();
+        let settings = IndexSettings {
+            docstore_compression: Compressor::Zstd(ZstdCompressor {
+                compression_level: Some(3),
+            }),
+            docstore_blocksize: 64 * 1024,
+            ..IndexSettings::default()
+        };
+        Index::builder()
+            .schema(schema)
+            .settings(settings)
+            .create_in_dir(dir)
+            .map_err(|e| LogError::index(dir, e))?
+    };
+    index
+        .tokenizers()
+        .register(TOKENIZER_NAME, LogTokenizer::default());
+    let fields = fields_of(&index.schema(), dir)?;
+    Ok((index, fields))
+}
+
+/// Encodes a stream's labels as the `stream` term: `name \0 value \0 name \0 value`.
+/// Names and values from paths and the Kubernetes API never contain NUL.
+pub fn encode_stream(labels: &Labels) -> String {
+    let mut s = String::with_capacity(
+        labels
+            .iter()
+            .map(|l| l.name.len() + l.value.len() + 2)
+            .sum(),
+    );
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push('\0');
+        }
+        s.push_str(&l.name);
+        s.push('\0');
+        s.push_str(&l.value);
+    }
+    s
+}
+
+/// Decodes a `stream` term; `None` if it is malformed.
+pub fn decode_stream(s: &str) -> Option<Labels> {
+    if s.is_empty() {
+        return Some(Labels::default());
+    }
+    let mut parts = s.split('\0');
+    let mut v = Vec::new();
+    while let Some(name) = parts.next() {
+        let value = parts.next()?;
+        v.push(Label {
+            name: name.to_string(),
+            value: value.to_string(),
+        });
+    }
+    Some(Labels::from_vec(v))
+}
+
+/// Names of the flags set in `flags`, comma-separated (empty when none).
+pub fn flag_names(flags: u64) -> String {
+    let mut out = String::new();
+    for (bit, name) in FLAG_NAMES {
+        if flags & bit != 0 {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(name);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_encoding_round_trips() {
+        let l = Labels::from_pairs([
+            ("namespace", "default"),
+            ("pod", "a=b c"),
+            ("container", "x"),
+        ]);
+        assert_eq!(decode_stream(&encode_stream(&l)), Some(l));
+        assert_eq!(decode_stream(""), Some(Labels::default()));
+        assert_eq!(decode_stream("odd"), None);
+    }
+
+    #[test]
+    fn flags_render() {
+        assert_eq!(flag_names(0), "");
+        assert_eq!(
+            flag_names(FLAG_TRUNCATED | FLAG_BAD_TIMESTAMP),
+            "truncated,bad_timestamp"
+        );
+    }
+}

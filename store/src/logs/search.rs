@@ -1,0 +1,512 @@
+//! The searcher: [`LogSearcher`] over a [`LogIndex`].
+//!
+//! A search takes a snapshot of the partitions overlapping its range, and in each:
+//! 1. resolves the stream selector against the `stream` terms of every segment (streams are
+//!    few; each distinct label set is decoded and matched once per search);
+//! 2. builds a tantivy query: the matching streams (a term set, skipped when every stream
+//!    matches) AND the pushed-down line filters ([`super::filter::pushdown`]);
+//! 3. walks the matching documents of each segment whose `ts` range overlaps, reading `ts`
+//!    from the fast column and dropping those outside the range.
+//!
+//! `select` keeps the best `page` candidates by (time, position) in a bounded heap, reads
+//! their lines in order, applies the exact filters and the caller's `keep`, and pages on
+//! (strictly after the last candidate) until it has `limit` rows or runs out.
+//!
+//! Cost: postings + one fast-field read per candidate; stored text is read (zstd block
+//! decompression, cached per segment) only for rows returned or filtered exactly.
+
+use super::error::{LogError, Result};
+use super::partition::Partition;
+use super::schema::{Fields, decode_stream};
+use super::{Direction, Level, LogIndex, LogQuery, LogRow, LogSearcher, SelectorStats};
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, TermSetQuery};
+use tantivy::schema::Value;
+use tantivy::store::StoreReader;
+use tantivy::{DocId, Searcher, SegmentReader, TantivyDocument, Term};
+
+/// Decoded stream label sets of one search, by `stream` term; `None`: does not match.
+type StreamCache = HashMap<String, Option<Arc<Labels>>>;
+
+fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
+    matchers
+        .iter()
+        .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+}
+
+fn resolve(cache: &mut StreamCache, key: &str, matchers: &[Matcher]) -> Option<Arc<Labels>> {
+    if let Some(v) = cache.get(key) {
+        return v.clone();
+    }
+    let v = decode_stream(key)
+        .filter(|l| matches_all(l, matchers))
+        .map(Arc::new);
+    cache.insert(key.to_string(), v.clone());
+    v
+}
+
+struct SegView<'a> {
+    reader: &'a SegmentReader,
+    ts: Column<i64>,
+    level: Column<u64>,
+    len: Column<u64>,
+    flags: Column<u64>,
+    stream: Option<StrColumn>,
+    /// Stream labels by column ordinal, filled lazily.
+    by_ord: Vec<Option<Option<Arc<Labels>>>>,
+    store: Option<StoreReader>,
+}
+
+struct PartView {
+    part: Arc<Partition>,
+    searcher: Searcher,
+}
+
+fn idx_err(p: &Partition, e: tantivy::TantivyError) -> LogError {
+    LogError::index(&p.dir, e)
+}
+
+impl<'a> SegView<'a> {
+    fn open(p: &Partition, reader: &'a SegmentReader) -> Result<SegView<'a>> {
+        let ff = reader.fast_fields();
+        let stream = ff.str("stream").map_err(|e| idx_err(p, e))?;
+        let n = stream.as_ref().map_or(0, |s| s.num_terms());
+        Ok(SegView {
+            reader,
+            ts: ff.i64("ts").map_err(|e| idx_err(p, e))?,
+            level: ff.u64("level").map_err(|e| idx_err(p, e))?,
+            len: ff.u64("len").map_err(|e| idx_err(p, e))?,
+            flags: ff.u64("flags").map_err(|e| idx_err(p, e))?,
+            stream,
+            by_ord: vec![None; n],
+            store: None,
+        })
+    }
+
+    fn overlaps(&self, start: i64, end: i64) -> bool {
+        self.reader.num_docs() > 0 && self.ts.min_value() < end && self.ts.max_value() >= start
+    }
+
+    fn labels(
+        &mut self,
+        doc: DocId,
+        cache: &mut StreamCache,
+        matchers: &[Matcher],
+    ) -> Option<Arc<Labels>> {
+        let col = self.stream.as_ref()?;
+        let ord = col.ords().first(doc)?;
+        let slot = self.by_ord.get_mut(ord as usize)?;
+        if let Some(v) = slot {
+            return v.clone();
+        }
+        let mut key = String::new();
+        let v = match col.ord_to_str(ord, &mut key) {
+            Ok(true) => resolve(cache, &key, matchers),
+            _ => None,
+        };
+        *slot = Some(v.clone());
+        v
+    }
+
+    fn line(&mut self, p: &Partition, f: &Fields, doc: DocId) -> Result<String> {
+        if self.store.is_none() {
+            self.store = Some(
+                self.reader
+                    .get_store_reader(8)
+                    .map_err(|e| LogError::io(&p.dir, e))?,
+            );
+        }
+        let Some(store) = self.store.as_ref() else {
+            return Ok(String::new());
+        };
+        let d: TantivyDocument = store.get(doc).map_err(|e| idx_err(p, e))?;
+        Ok(d.get_first(f.line)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string())
+    }
+
+    fn row(&mut self, doc: DocId, ts: i64, labels: Arc<Labels>) -> LogRow {
+        LogRow {
+            ts_ns: ts,
+            labels,
+            line: String::new(),
+            level: Level::from_code(self.level.first(doc).unwrap_or(0)),
+            bytes: self.len.first(doc).unwrap_or(0),
+            flags: self.flags.first(doc).unwrap_or(0),
+        }
+    }
+}
+
+impl LogIndex {
+    fn views(&self, start: i64, end: i64) -> Vec<PartView> {
+        self.partitions()
+            .into_iter()
+            .filter(|p| p.overlaps(start, end))
+            .map(|p| PartView {
+                searcher: p.reader.searcher(),
+                part: p,
+            })
+            .collect()
+    }
+}
+
+/// Stream terms of `pv` matching `matchers`, and whether every stream matched.
+fn matching_streams(
+    pv: &PartView,
+    matchers: &[Matcher],
+    cache: &mut StreamCache,
+) -> Result<(Vec<String>, bool)> {
+    let f = pv.part.fields;
+    let mut seen = BTreeSet::new();
+    let mut all = true;
+    for seg in pv.searcher.segment_readers() {
+        let inv = seg
+            .inverted_index(f.stream)
+            .map_err(|e| idx_err(&pv.part, e))?;
+        let mut st = inv
+            .terms()
+            .stream()
+            .map_err(|e| LogError::io(&pv.part.dir, e))?;
+        while st.advance() {
+            let Ok(k) = std::str::from_utf8(st.key()) else {
+                continue;
+            };
+            if resolve(cache, k, matchers).is_some() {
+                seen.insert(k.to_string());
+            } else {
+                all = false;
+            }
+        }
+    }
+    Ok((seen.into_iter().collect(), all))
+}
+
+/// The query of one partition, `None` when no stream matches.
+fn partition_query(
+    pv: &PartView,
+    q: &LogQuery,
+    cache: &mut StreamCache,
+) -> Result<Option<Box<dyn Query>>> {
+    let f = pv.part.fields;
+    let (streams, all) = matching_streams(pv, &q.matchers, cache)?;
+    if streams.is_empty() {
+        return Ok(None);
+    }
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if !all {
+        let terms = streams.iter().map(|s| Term::from_field_text(f.stream, s));
+        clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+    }
+    for lq in super::filter::pushdown(&pv.searcher, f.line, &q.filters)? {
+        clauses.push((Occur::Must, lq));
+    }
+    Ok(Some(match clauses.len() {
+        0 => Box::new(AllQuery),
+        1 => clauses
+            .pop()
+            .map(|(_, q)| q)
+            .unwrap_or_else(|| Box::new(AllQuery)),
+        _ => Box::new(BooleanQuery::new(clauses)),
+    }))
+}
+
+/// Calls `f(segment index, doc, ts)` for each document matching `query` in range.
+fn for_each_doc(
+    pv: &PartView,
+    segs: &[SegView<'_>],
+    query: &dyn Query,
+    start: i64,
+    end: i64,
+    f: &mut dyn FnMut(usize, DocId, i64) -> bool,
+) -> Result<()> {
+    let weight = query
+        .weight(EnableScoring::disabled_from_searcher(&pv.searcher))
+        .map_err(|e| idx_err(&pv.part, e))?;
+    for (si, seg) in segs.iter().enumerate() {
+        if !seg.overlaps(start, end) {
+            continue;
+        }
+        let mut stop = false;
+        weight
+            .for_each_no_score(seg.reader, &mut |docs| {
+                if stop {
+                    return;
+                }
+                for &d in docs {
+                    if let Some(ts) = seg.ts.first(d)
+                        && ts >= start
+                        && ts < end
+                        && !f(si, d, ts)
+                    {
+                        stop = true;
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| idx_err(&pv.part, e))?;
+        if stop {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn seg_views(pv: &PartView) -> Result<Vec<SegView<'_>>> {
+    pv.searcher
+        .segment_readers()
+        .iter()
+        .map(|r| SegView::open(&pv.part, r))
+        .collect()
+}
+
+/// Sort key of a candidate; ascending = result order.
+type Key = (i64, u32, u32, u32);
+
+fn key(dir: Direction, ts: i64, p: usize, s: usize, d: DocId) -> Key {
+    let (p, s) = (p as u32, s as u32);
+    match dir {
+        Direction::Forward => (ts, p, s, d),
+        Direction::Backward => (!ts, !p, !s, !d),
+    }
+}
+
+fn unkey(dir: Direction, k: Key) -> (usize, usize, DocId) {
+    match dir {
+        Direction::Forward => (k.1 as usize, k.2 as usize, k.3),
+        Direction::Backward => (!k.1 as usize, !k.2 as usize, !k.3),
+    }
+}
+
+impl LogSearcher for LogIndex {
+    fn select(
+        &self,
+        q: &LogQuery,
+        direction: Direction,
+        limit: usize,
+        keep: &mut dyn FnMut(&mut LogRow) -> bool,
+    ) -> Result<Vec<LogRow>> {
+        let mut out = Vec::new();
+        if limit == 0 || q.start_ns >= q.end_ns {
+            return Ok(out);
+        }
+        let views = self.views(q.start_ns, q.end_ns);
+        let mut cache = StreamCache::new();
+        let mut queries = Vec::with_capacity(views.len());
+        let mut segs = Vec::with_capacity(views.len());
+        for pv in &views {
+            queries.push(partition_query(pv, q, &mut cache)?);
+            segs.push(seg_views(pv)?);
+        }
+        let mut cursor: Option<Key> = None;
+        let mut page = limit.clamp(64, 1 << 16);
+        loop {
+            let mut heap: BinaryHeap<Key> = BinaryHeap::with_capacity(page + 1);
+            for (pi, pv) in views.iter().enumerate() {
+                let Some(query) = &queries[pi] else { continue };
+                for_each_doc(
+                    pv,
+                    &segs[pi],
+                    query.as_ref(),
+                    q.start_ns,
+                    q.end_ns,
+                    &mut |si, d, ts| {
+                        let k = key(direction, ts, pi, si, d);
+                        if cursor.is_some_and(|c| k <= c) {
+                            return true;
+                        }
+                        if heap.len() < page {
+                            heap.push(k);
+                        } else if heap.peek().is_some_and(|top| k < *top) {
+                            heap.pop();
+                            heap.push(k);
+                        }
+                        true
+                    },
+                )?;
+            }
+            let full = heap.len() == page;
+            let cands = heap.into_sorted_vec();
+            for k in &cands {
+                let (pi, si, d) = unkey(direction, *k);
+                let ts = match direction {
+                    Direction::Forward => k.0,
+                    Direction::Backward => !k.0,
+                };
+                let sv = &mut segs[pi][si];
+                let Some(labels) = sv.labels(d, &mut cache, &q.matchers) else {
+                    continue;
+                };
+                let mut row = sv.row(d, ts, labels);
+                row.line = sv.line(&views[pi].part, &views[pi].part.fields, d)?;
+                if q.filters.iter().all(|f| f.matches(&row.line)) && keep(&mut row) {
+                    out.push(row);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match cands.last() {
+                Some(last) if full => cursor = Some(*last),
+                _ => return Ok(out),
+            }
+            page = (page * 4).min(1 << 20);
+        }
+    }
+
+    fn scan(
+        &self,
+        q: &LogQuery,
+        need_line: bool,
+        visit: &mut dyn FnMut(&LogRow) -> bool,
+    ) -> Result<()> {
+        if q.start_ns >= q.end_ns {
+            return Ok(());
+        }
+        let need_line = need_line || !q.filters.is_empty();
+        let mut cache = StreamCache::new();
+        for pv in self.views(q.start_ns, q.end_ns) {
+            let Some(query) = partition_query(&pv, q, &mut cache)? else {
+                continue;
+            };
+            let mut segs = seg_views(&pv)?;
+            let mut err = None;
+            let mut stopped = false;
+            // Collect per segment, then read rows (the walk borrows the segment views).
+            let mut hits: Vec<(usize, DocId, i64)> = Vec::new();
+            for si in 0..segs.len() {
+                hits.clear();
+                for_each_doc(
+                    &pv,
+                    &segs[si..si + 1],
+                    query.as_ref(),
+                    q.start_ns,
+                    q.end_ns,
+                    &mut |_, d, ts| {
+                        hits.push((si, d, ts));
+                        true
+                    },
+                )?;
+                let sv = &mut segs[si];
+                for &(_, d, ts) in &hits {
+                    let Some(labels) = sv.labels(d, &mut cache, &q.matchers) else {
+                        continue;
+                    };
+                    let mut row = sv.row(d, ts, labels);
+                    if need_line {
+                        match sv.line(&pv.part, &pv.part.fields, d) {
+                            Ok(l) => row.line = l,
+                            Err(e) => {
+                                err = Some(e);
+                                break;
+                            }
+                        }
+                        if !q.filters.iter().all(|f| f.matches(&row.line)) {
+                            continue;
+                        }
+                    }
+                    if !visit(&row) {
+                        stopped = true;
+                        break;
+                    }
+                }
+                if err.is_some() || stopped {
+                    break;
+                }
+            }
+            if let Some(e) = err {
+                return Err(e);
+            }
+            if stopped {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn series(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64) -> Result<Vec<Labels>> {
+        let mut cache = StreamCache::new();
+        let mut out = BTreeSet::new();
+        for pv in self.views(start_ns, end_ns) {
+            for seg in pv.searcher.segment_readers() {
+                let ts = seg
+                    .fast_fields()
+                    .i64("ts")
+                    .map_err(|e| idx_err(&pv.part, e))?;
+                if seg.num_docs() == 0 || ts.min_value() >= end_ns || ts.max_value() < start_ns {
+                    continue;
+                }
+                let inv = seg
+                    .inverted_index(pv.part.fields.stream)
+                    .map_err(|e| idx_err(&pv.part, e))?;
+                let mut st = inv
+                    .terms()
+                    .stream()
+                    .map_err(|e| LogError::io(&pv.part.dir, e))?;
+                while st.advance() {
+                    let Ok(k) = std::str::from_utf8(st.key()) else {
+                        continue;
+                    };
+                    if let Some(l) = resolve(&mut cache, k, matchers) {
+                        out.insert((*l).clone());
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn label_names(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        for s in self.series(matchers, start_ns, end_ns)? {
+            for l in s.iter() {
+                names.insert(l.name.clone());
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<String>> {
+        let mut vals = BTreeSet::new();
+        for s in self.series(matchers, start_ns, end_ns)? {
+            if let Some(v) = s.get(name) {
+                vals.insert(v.to_string());
+            }
+        }
+        Ok(vals.into_iter().collect())
+    }
+
+    fn stats(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64) -> Result<SelectorStats> {
+        let q = LogQuery {
+            matchers: matchers.to_vec(),
+            start_ns,
+            end_ns,
+            filters: Vec::new(),
+        };
+        let mut s = SelectorStats::default();
+        let mut streams = BTreeSet::new();
+        self.scan(&q, false, &mut |r| {
+            s.entries += 1;
+            s.bytes += r.bytes;
+            if !streams.contains(&*r.labels) {
+                streams.insert((*r.labels).clone());
+            }
+            true
+        })?;
+        s.streams = streams.len() as u64;
+        for pv in self.views(start_ns, end_ns) {
+            s.chunks += pv.searcher.segment_readers().len() as u64;
+        }
+        Ok(s)
+    }
+}

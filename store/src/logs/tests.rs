@@ -1,0 +1,397 @@
+//! Tests of the log index as a whole: write, commit, reopen, search, retention.
+
+use super::schema::{FLAG_INVALID_UTF8, FLAG_TRUNCATED};
+use super::*;
+use crate::labels::Labels;
+use crate::matcher::{MatchOp, Matcher};
+use std::time::Duration;
+
+fn stream(ns: &str, pod: &str) -> Labels {
+    Labels::from_pairs([("namespace", ns), ("pod", pod), ("container", "c")])
+}
+
+fn open(dir: &std::path::Path) -> Arc<LogIndex> {
+    LogIndex::open(LogIndexOptions::new(dir.join("index"))).unwrap()
+}
+
+fn all(q: &LogQuery, idx: &LogIndex, dir: Direction) -> Vec<LogRow> {
+    idx.select(q, dir, usize::MAX, &mut |_| true).unwrap()
+}
+
+fn q(matchers: Vec<Matcher>, filters: Vec<LineFilter>) -> LogQuery {
+    LogQuery {
+        matchers,
+        start_ns: 0,
+        end_ns: i64::MAX,
+        filters,
+    }
+}
+
+fn write_sample(idx: &Arc<LogIndex>) {
+    let mut w = idx.writer();
+    let a = stream("default", "a");
+    let b = stream("kube-system", "b");
+    let lines: Vec<String> = (0..50)
+        .map(|i| format!("level=info msg=\"request {i}\" id=req-{i:04}"))
+        .collect();
+    let la: Vec<LogLine> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LogLine {
+            ts_ns: 1_000 + 2 * i as i64,
+            line: l,
+            flags: 0,
+        })
+        .collect();
+    w.append(&a, &la).unwrap();
+    let lb = [
+        LogLine {
+            ts_ns: 1_001,
+            line: "ERROR connection refused by peer 10.0.0.1",
+            flags: 0,
+        },
+        LogLine {
+            ts_ns: 1_003,
+            line: "{\"level\":\"warn\",\"msg\":\"slow\"}",
+            flags: FLAG_TRUNCATED,
+        },
+        LogLine {
+            ts_ns: 1_005,
+            line: "caf\u{fffd} bytes",
+            flags: FLAG_INVALID_UTF8,
+        },
+    ];
+    w.append(&b, &lb).unwrap();
+    assert_eq!(LogWriter::pending(&w), 53);
+    w.commit("payload-1").unwrap();
+    assert_eq!(LogWriter::pending(&w), 0);
+}
+
+#[test]
+fn select_orders_limits_and_filters_streams() {
+    let d = tempfile::tempdir().unwrap();
+    let idx = open(d.path());
+    write_sample(&idx);
+    let rows = idx
+        .select(&q(vec![], vec![]), Direction::Backward, 5, &mut |_| true)
+        .unwrap();
+    let ts: Vec<i64> = rows.iter().map(|r| r.ts_ns).collect();
+    assert_eq!(ts, vec![1_098, 1_096, 1_094, 1_092, 1_090]);
+    let fwd = idx
+        .select(&q(vec![], vec![]), Direction::Forward, 4, &mut |_| true)
+        .unwrap();
+    let ts: Vec<i64> = fwd.iter().map(|r| r.ts_ns).collect();
+    assert_eq!(ts, vec![1_000, 1_001, 1_002, 1_003]);
+    assert_eq!(fwd[1].line, "ERROR connection refused by peer 10.0.0.1");
+    assert_eq!(fwd[1].level, Level::Error);
+    assert_eq!(fwd[3].level, Level::Warn);
+    assert_eq!(fwd[3].flags, FLAG_TRUNCATED);
+    assert_eq!(fwd[0].labels.get("pod"), Some("a"));
+
+    let m = |op, v: &str| vec![Matcher::new(op, "namespace", v).unwrap()];
+    assert_eq!(
+        all(
+            &q(m(MatchOp::Equal, "kube-system"), vec![]),
+            &idx,
+            Direction::Forward
+        )
+        .len(),
+        3
+    );
+    assert_eq!(
+        all(
+            &q(m(MatchOp::NotEqual, "kube-system"), vec![]),
+            &idx,
+            Direction::Forward
+        )
+        .len(),
+        50
+    );
+    assert_eq!(
+        all(
+            &q(m(MatchOp::RegexMatch, "kube-.*|default"), vec![]),
+            &idx,
+            Direction::Forward
+        )
+        .len(),
+        53
+    );
+    assert_eq!(
+        all(
+            &q(m(MatchOp::RegexNoMatch, "kube-.*"), vec![]),
+            &idx,
+            Direction::Forward
+        )
+        .len(),
+        50
+    );
+    assert!(
+        all(
+            &q(m(MatchOp::Equal, "nope"), vec![]),
+            &idx,
+            Direction::Forward
+        )
+        .is_empty()
+    );
+
+    // Time range is [start, end).
+    let mut r = q(vec![], vec![]);
+    r.start_ns = 1_001;
+    r.end_ns = 1_005;
+    let ts: Vec<i64> = all(&r, &idx, Direction::Forward)
+        .iter()
+        .map(|r| r.ts_ns)
+        .collect();
+    assert_eq!(ts, vec![1_001, 1_002, 1_003, 1_004]);
+}
+
+#[test]
+fn keep_callback_pages_past_rejections() {
+    let d = tempfile::tempdir().unwrap();
+    let idx = open(d.path());
+    write_sample(&idx);
+    // Reject all but every 10th row: select must page to find 3.
+    let rows = idx
+        .select(&q(vec![], vec![]), Direction::Backward, 3, &mut |r| {
+            r.line.ends_with('0')
+        })
+        .unwrap();
+    let lines: Vec<&str> = rows.iter().map(|r| r.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "level=info msg=\"request 40\" id=req-0040",
+            "level=info msg=\"request 30\" id=req-0030",
+            "level=info msg=\"request 20\" id=req-0020"
+        ]
+    );
+}
+
+#[test]
+fn line_filters_match_brute_force() {
+    let d = tempfile::tempdir().unwrap();
+    let idx = open(d.path());
+    write_sample(&idx);
+    let every = all(&q(vec![], vec![]), &idx, Direction::Forward);
+    let needles = [
+        "refused",
+        "connection refused",
+        "used by pe",
+        "req-00",
+        "-0042",
+        "request 4",
+        "ERR",
+        "caf\u{fffd}",
+        "10.0.0",
+        "\"slow\"",
+        "zzz",
+        "q",
+        "st 1",
+        "by",
+    ];
+    for n in needles {
+        for op in [
+            LineFilterOp::Contains,
+            LineFilterOp::NotContains,
+            LineFilterOp::Regex,
+        ] {
+            let pat = if op == LineFilterOp::Regex {
+                regex::escape(n)
+            } else {
+                n.to_string()
+            };
+            let f = LineFilter::new(op, pat).unwrap();
+            let want: Vec<&str> = every
+                .iter()
+                .filter(|r| f.matches(&r.line))
+                .map(|r| r.line.as_str())
+                .collect();
+            let got_rows = all(&q(vec![], vec![f.clone()]), &idx, Direction::Forward);
+            let got: Vec<&str> = got_rows.iter().map(|r| r.line.as_str()).collect();
+            assert_eq!(got, want, "needle {n:?} op {op:?}");
+        }
+    }
+}
+
+#[test]
+fn long_tokens_still_found() {
+    let d = tempfile::tempdir().unwrap();
+    let idx = open(d.path());
+    let long = format!("x {}TAIL y", "a".repeat(200));
+    let mut w = idx.writer();
+    w.append(
+        &stream("n", "p"),
+        &[LogLine {
+            ts_ns: 5,
+            line: &long,
+            flags: 0,
+        }],
+    )
+    .unwrap();
+    w.commit("").unwrap();
+    for n in ["TAIL", "aTAIL y", "aaaaTAIL", " aaaa"] {
+        let f = LineFilter::new(LineFilterOp::Contains, n).unwrap();
+        assert_eq!(
+            all(&q(vec![], vec![f]), &idx, Direction::Forward).len(),
+            1,
+            "{n}"
+        );
+    }
+}
+
+#[test]
+fn payload_and_lines_survive_reopen_uncommitted_lines_do_not() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let idx = open(d.path());
+        assert_eq!(idx.last_payload().unwrap(), None);
+        write_sample(&idx);
+        let mut w = idx.writer();
+        w.append(
+            &stream("x", "y"),
+            &[LogLine {
+                ts_ns: 9,
+                line: "lost",
+                flags: 0,
+            }],
+        )
+        .unwrap();
+        // dropped without commit
+    }
+    let idx = open(d.path());
+    assert_eq!(idx.last_payload().unwrap().as_deref(), Some("payload-1"));
+    assert_eq!(all(&q(vec![], vec![]), &idx, Direction::Forward).len(), 53);
+    let mut w = idx.writer();
+    w.append(
+        &stream("x", "y"),
+        &[LogLine {
+            ts_ns: 9,
+            line: "kept",
+            flags: 0,
+        }],
+    )
+    .unwrap();
+    w.commit("payload-2").unwrap();
+    assert_eq!(idx.last_payload().unwrap().as_deref(), Some("payload-2"));
+    assert_eq!(all(&q(vec![], vec![]), &idx, Direction::Forward).len(), 54);
+}
+
+#[test]
+fn scan_series_labels_stats() {
+    let d = tempfile::tempdir().unwrap();
+    let idx = open(d.path());
+    write_sample(&idx);
+    let mut n = 0;
+    let mut bytes = 0;
+    idx.scan(&q(vec![], vec![]), false, &mut |r| {
+        assert!(r.line.is_empty());
+        n += 1;
+        bytes += r.bytes;
+        true
+    })
+    .unwrap();
+    assert_eq!(n, 53);
+    let mut seen = 0;
+    idx.scan(
+        &q(
+            vec![],
+            vec![LineFilter::new(LineFilterOp::Contains, "peer").unwrap()],
+        ),
+        false,
+        &mut |r| {
+            assert!(r.line.contains("peer"));
+            seen += 1;
+            true
+        },
+    )
+    .unwrap();
+    assert_eq!(seen, 1);
+    let series = idx.series(&[], 0, i64::MAX).unwrap();
+    assert_eq!(
+        series,
+        vec![stream("default", "a"), stream("kube-system", "b")]
+    );
+    assert_eq!(
+        idx.label_names(&[], 0, i64::MAX).unwrap(),
+        ["container", "namespace", "pod"]
+    );
+    let ns = [Matcher::equal("namespace", "default")];
+    assert_eq!(idx.label_values("pod", &ns, 0, i64::MAX).unwrap(), ["a"]);
+    // Nothing in a range before the first line.
+    assert!(idx.series(&[], 0, 1_000).unwrap().is_empty());
+    let st = idx.stats(&[], 0, i64::MAX).unwrap();
+    assert_eq!((st.streams, st.entries, st.bytes), (2, 53, bytes));
+    assert!(st.chunks >= 1);
+}
+
+#[test]
+fn retention_by_size_and_time_removes_sealed_partitions_only() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("index");
+    // Three partitions made by hand (windows 100, 200, 300 s).
+    for (start, ts) in [(100, 10), (200, 20), (300, 30)] {
+        let p = partition::Partition::open(&root, start).unwrap();
+        let mut w: tantivy::IndexWriter = p.index.writer_with_num_threads(1, 15 << 20).unwrap();
+        let mut doc = tantivy::TantivyDocument::new();
+        doc.add_i64(p.fields.ts, ts);
+        doc.add_text(p.fields.stream, "a\0b");
+        doc.add_text(p.fields.line, "x");
+        doc.add_u64(p.fields.level, 0);
+        doc.add_u64(p.fields.len, 1);
+        doc.add_u64(p.fields.flags, 0);
+        w.add_document(doc).unwrap();
+        w.commit().unwrap();
+    }
+    let mut opts = LogIndexOptions::new(root.clone());
+    opts.retention_time = Duration::from_nanos(100);
+    let idx = LogIndex::open(opts).unwrap();
+    assert_eq!(idx.partitions().len(), 3);
+    // now = 125: partitions whose newest line < 25 go, except the active (newest) one.
+    let st = idx.apply_retention(125).unwrap();
+    assert_eq!(st.partitions_removed, 2);
+    assert_eq!(partition::list(&root).unwrap(), vec![300]);
+    assert_eq!(all(&q(vec![], vec![]), &idx, Direction::Forward).len(), 1);
+
+    let mut opts = LogIndexOptions::new(d.path().join("index2"));
+    opts.retention_size = 1;
+    for start in [100, 200] {
+        let _ = partition::Partition::open(&opts.dir, start).unwrap();
+    }
+    let idx = LogIndex::open(opts.clone()).unwrap();
+    let st = idx.apply_retention(0).unwrap();
+    assert_eq!(st.partitions_removed, 1);
+    assert_eq!(partition::list(&opts.dir).unwrap(), vec![200]);
+}
+
+#[test]
+fn commit_rolls_to_a_new_partition_when_the_window_ends() {
+    let d = tempfile::tempdir().unwrap();
+    let mut opts = LogIndexOptions::new(d.path().join("index"));
+    opts.partition_width = Duration::from_secs(1);
+    let idx = LogIndex::open(opts).unwrap();
+    let mut w = idx.writer();
+    for i in 0..3 {
+        w.append(
+            &stream("n", "p"),
+            &[LogLine {
+                ts_ns: i,
+                line: "l",
+                flags: 0,
+            }],
+        )
+        .unwrap();
+        w.commit(&format!("p{i}")).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    w.commit("last").unwrap();
+    idx.wait_sealing();
+    assert!(idx.partitions().len() >= 3, "{}", idx.partitions().len());
+    assert_eq!(idx.last_payload().unwrap().as_deref(), Some("last"));
+    assert_eq!(all(&q(vec![], vec![]), &idx, Direction::Forward).len(), 3);
+    let st = idx.index_stats();
+    assert_eq!(st.lines, 3);
+    drop(w);
+    drop(idx);
+    let idx = LogIndex::open(LogIndexOptions::new(d.path().join("index"))).unwrap();
+    assert_eq!(idx.last_payload().unwrap().as_deref(), Some("last"));
+}
