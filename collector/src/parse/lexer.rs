@@ -57,38 +57,36 @@ pub(crate) fn is_label_start(c: u8) -> bool {
 
 /// Index just past the run of metric-name bytes (`[a-zA-Z0-9_:]`) from `i`.
 #[inline]
-pub(crate) fn scan_name(b: &[u8], mut i: usize, end: usize) -> usize {
-    while i < end && CLASS[b[i] as usize] & NAME != 0 {
-        i += 1;
-    }
-    i
+pub(crate) fn scan_name(b: &[u8], i: usize, end: usize) -> usize {
+    scan(b, i, end, |c| CLASS[c as usize] & NAME != 0)
 }
 
 /// Index just past the run of label-name bytes (`[a-zA-Z0-9_]`) from `i`.
 #[inline]
-pub(crate) fn scan_label_name(b: &[u8], mut i: usize, end: usize) -> usize {
-    while i < end && CLASS[b[i] as usize] & LABEL != 0 {
-        i += 1;
-    }
-    i
+pub(crate) fn scan_label_name(b: &[u8], i: usize, end: usize) -> usize {
+    scan(b, i, end, |c| CLASS[c as usize] & LABEL != 0)
 }
 
 /// Index of the first byte at or after `i` that is neither a space nor a tab.
 #[inline]
-pub(crate) fn skip_ws(b: &[u8], mut i: usize, end: usize) -> usize {
-    while i < end && (b[i] == b' ' || b[i] == b'\t') {
-        i += 1;
-    }
-    i
+pub(crate) fn skip_ws(b: &[u8], i: usize, end: usize) -> usize {
+    scan(b, i, end, |c| c == b' ' || c == b'\t')
 }
 
 /// Index of the first space or tab at or after `i` (or `end`).
 #[inline]
-pub(crate) fn scan_token(b: &[u8], mut i: usize, end: usize) -> usize {
-    while i < end && b[i] != b' ' && b[i] != b'\t' {
-        i += 1;
+pub(crate) fn scan_token(b: &[u8], i: usize, end: usize) -> usize {
+    scan(b, i, end, |c| c != b' ' && c != b'\t')
+}
+
+/// Index of the first byte in `[i, end)` for which `keep` is false (or `end`).
+/// Iterating a subslice lets the compiler drop per-byte bounds checks.
+#[inline(always)]
+pub(crate) fn scan(b: &[u8], i: usize, end: usize, keep: impl Fn(u8) -> bool) -> usize {
+    match b.get(i..end) {
+        Some(s) => i + s.iter().position(|&c| !keep(c)).unwrap_or(s.len()),
+        None => i,
     }
-    i
 }
 
 /// A quoted string found by [`scan_quoted`]: `content` is the byte range

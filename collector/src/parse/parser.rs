@@ -16,7 +16,9 @@ use std::borrow::Cow;
 
 use super::error::{ErrorKind, ParseError, excerpt, unexpected};
 use super::labels::{NameRef, NameSlot, check_duplicates, parse_label_set};
-use super::lexer::{Escapes, is_name_start, scan_name, scan_quoted, scan_token, skip_ws, unescape};
+use super::lexer::{
+    Escapes, is_name_start, scan, scan_name, scan_quoted, scan_token, skip_ws, unescape,
+};
 use super::sample::{Exemplar, Sample};
 use super::value::{parse_om_timestamp, parse_text_timestamp, parse_value};
 use super::{Entry, Format, MetricType};
@@ -473,11 +475,8 @@ fn value_of(tok: &[u8]) -> Result<f64, ErrorKind> {
 
 /// Index of the next space (OpenMetrics has no other separator) or `end`.
 #[inline]
-fn scan_space(b: &[u8], mut i: usize, end: usize) -> usize {
-    while i < end && b[i] != b' ' {
-        i += 1;
-    }
-    i
+fn scan_space(b: &[u8], i: usize, end: usize) -> usize {
+    scan(b, i, end, |c| c != b' ')
 }
 
 fn name_cow(raw: &str, escaped: bool) -> Cow<'_, str> {
