@@ -59,8 +59,8 @@ impl BitWriter {
 
     fn push_byte(&mut self, b: u8) {
         if self.buf.len() == self.buf.capacity() {
-            // Grow by a quarter (at least GROW_MIN bytes) instead of doubling.
-            self.buf.reserve_exact((self.buf.len() / 4).max(GROW_MIN));
+            // Grow by an eighth (at least GROW_MIN bytes) instead of doubling.
+            self.buf.reserve_exact((self.buf.len() / 8).max(GROW_MIN));
         }
         self.buf.push(b);
     }
@@ -143,6 +143,22 @@ impl<'a> BitReader<'a> {
 
     #[inline]
     fn refill(&mut self) {
+        if self.avail > 56 {
+            return;
+        }
+        if let Some(bytes) = self.data.get(self.next..self.next + 8) {
+            // Fast path: take as many whole bytes of the next 8 as fit into the window.
+            let mut word = [0u8; 8];
+            word.copy_from_slice(bytes);
+            let word = u64::from_be_bytes(word);
+            let take = (64 - self.avail) / 8;
+            let spare = 64 - self.avail - take * 8;
+            let fresh = ((word >> self.avail) >> spare) << spare;
+            self.window |= fresh;
+            self.avail += take * 8;
+            self.next += take as usize;
+            return;
+        }
         while self.avail <= 56 {
             let Some(&b) = self.data.get(self.next) else {
                 return;

@@ -125,8 +125,13 @@ impl Default for ChunkEncoder {
 
 impl ChunkEncoder {
     pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An encoder whose buffer starts with room for `bytes` bytes (at least 32).
+    pub fn with_capacity(bytes: usize) -> Self {
         Self {
-            w: BitWriter::with_header(&[0; HEADER_LEN], 32),
+            w: BitWriter::with_header(&[0; HEADER_LEN], bytes.max(32)),
             count: 0,
             min_t: 0,
             t: 0,
@@ -149,6 +154,11 @@ impl ChunkEncoder {
     /// Time of the last sample (meaningless when empty).
     pub fn max_time(&self) -> i64 {
         self.t
+    }
+
+    /// Bits of the last value appended (meaningless when empty).
+    pub fn last_value_bits(&self) -> u64 {
+        self.v
     }
 
     /// Bytes allocated by the encoder's buffer.

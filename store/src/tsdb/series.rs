@@ -3,7 +3,9 @@
 //!
 //! Invariants (all under the series mutex):
 //! - `chunks` are full, immutable, time-ordered and disjoint; the open encoder only holds
-//!   samples newer than every full chunk; `last_t`/`last_v` are the newest in-order sample.
+//!   samples newer than every full chunk, and its last sample is the series' newest in-order
+//!   sample (`last_t`). The open chunk is absent only while the series holds no in-order
+//!   sample at all (new, or emptied by truncation).
 //! - A chunk is cut after [`SAMPLES_PER_CHUNK`] samples or when a sample crosses a multiple
 //!   of the head's chunk range, so no chunk straddles a future block boundary.
 //! - Out-of-order samples are older than `last_t` and never share a timestamp with any other
@@ -64,10 +66,10 @@ pub struct SeriesState {
     chunks: Vec<Chunk>,
     open: Option<ChunkEncoder>,
     ooo: Option<Box<OooData>>,
-    last_t: i64,
-    last_v: u64,
     /// The open chunk is cut before a sample at or after this time.
     next_cut: i64,
+    /// Byte size of the last chunk cut, reserved up front for the next one (0: unknown).
+    size_hint: u16,
     pub pending: u32,
     pub deleted: bool,
 }
@@ -81,9 +83,8 @@ impl MemSeries {
                 chunks: Vec::new(),
                 open: None,
                 ooo: None,
-                last_t: i64::MIN,
-                last_v: 0,
                 next_cut: i64::MIN,
+                size_hint: 0,
                 pending: 0,
                 deleted: false,
             }),
@@ -97,11 +98,16 @@ impl SeriesState {
         if t < lim.min_valid {
             return Verdict::TooOld;
         }
-        if t > self.last_t || self.is_empty() {
+        let Some(open) = &self.open else {
+            // No in-order sample (new series, or emptied by truncation).
+            return Verdict::InOrder;
+        };
+        let last_t = open.max_time();
+        if t > last_t {
             return Verdict::InOrder;
         }
-        if t == self.last_t {
-            return dup_verdict(self.last_v, v);
+        if t == last_t {
+            return dup_verdict(open.last_value_bits(), v);
         }
         let Some(ooo_min) = lim.ooo_min else {
             return Verdict::RejectOutOfOrder;
@@ -115,7 +121,7 @@ impl SeriesState {
         }
     }
 
-    /// The value bits stored at exactly `t` (older than `last_t`), if any.
+    /// The value bits stored at exactly `t` (older than the last in-order sample), if any.
     fn stored_bits(&self, t: i64) -> Option<u64> {
         if let Some(o) = &self.ooo
             && let Some(b) = o.get(t)
@@ -133,7 +139,8 @@ impl SeriesState {
         found.map(|s| s.1.to_bits())
     }
 
-    /// Appends a sample with `t > last_t`; returns how many chunks were created (0 or 1).
+    /// Appends a sample newer than the last in-order one (verdict [`Verdict::InOrder`]);
+    /// returns how many chunks were created (0 or 1).
     pub fn append_in_order(&mut self, t: i64, v: f64, chunk_range: i64) -> usize {
         let mut created = 0;
         let cut = self
@@ -148,11 +155,12 @@ impl SeriesState {
             None => {
                 created = 1;
                 self.next_cut = next_boundary(t, chunk_range);
-                self.open.insert(ChunkEncoder::new())
+                self.open
+                    .insert(ChunkEncoder::with_capacity(usize::from(self.size_hint)))
             }
         };
         if enc.append(t, v).is_err() {
-            // Unreachable while `t > last_t`; recover by starting a fresh chunk.
+            // Unreachable for an in-order sample; recover by starting a fresh chunk.
             self.cut();
             created += 1;
             self.next_cut = next_boundary(t, chunk_range);
@@ -160,13 +168,12 @@ impl SeriesState {
             // A fresh encoder accepts any first sample.
             let _ = fresh.append(t, v);
         }
-        self.last_t = t;
-        self.last_v = v.to_bits();
         created
     }
 
     fn cut(&mut self) {
         if let Some(c) = self.open.take().and_then(ChunkEncoder::finish) {
+            self.size_hint = u16::try_from(c.bytes().len()).unwrap_or(u16::MAX);
             self.chunks.push(c);
         }
     }
@@ -219,7 +226,8 @@ impl SeriesState {
             .first()
             .map(Chunk::min_time)
             .or_else(|| self.open.as_ref().map(ChunkEncoder::min_time));
-        let in_order = first.map(|lo| (lo, self.last_t));
+        let last = self.open.as_ref().map(ChunkEncoder::max_time);
+        let in_order = first.zip(last);
         match (in_order, self.ooo.as_ref().and_then(|o| o.bounds())) {
             (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
             (a, b) => a.or(b),
