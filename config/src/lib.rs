@@ -22,6 +22,7 @@ mod kubernetes;
 mod load;
 mod position;
 pub mod relabel;
+pub mod rules;
 mod scrape;
 pub mod secret;
 pub mod size;
