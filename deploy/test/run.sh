@@ -36,7 +36,10 @@ export LOOKOUT_BIN
 base="${TMPDIR:-/tmp}/lookout-chart-tests"
 stamp="$(sha256sum "$here/requirements.txt" | cut -c1-16)"
 python=""
-if [ -x "$base/venv/bin/python" ] || python3 -m venv "$base/venv" >/dev/null 2>&1; then
+venv_ok() { "$base/venv/bin/python" -m pip --version >/dev/null 2>&1; }
+# (Debian's python3 without python3-venv leaves a venv without pip behind: start over, then
+# fall back.)
+if venv_ok || { rm -rf "$base/venv"; python3 -m venv "$base/venv" >/dev/null 2>&1 && venv_ok; }; then
   python="$base/venv/bin/python"
   if [ "$(cat "$base/venv/.stamp" 2>/dev/null)" != "$stamp" ]; then
     log "installing $(grep -c '==' "$here/requirements.txt") Python packages into $base/venv"
@@ -44,6 +47,7 @@ if [ -x "$base/venv/bin/python" ] || python3 -m venv "$base/venv" >/dev/null 2>&
     echo "$stamp" > "$base/venv/.stamp"
   fi
 else
+  rm -rf "$base/venv"
   python="python3"
   if [ "$(cat "$base/site/.stamp" 2>/dev/null)" != "$stamp" ]; then
     log "python3 -m venv unavailable; pip --target $base/site"

@@ -122,16 +122,16 @@ def rust_struct_fields() -> dict[str, set[str]]:
         if struct not in resolved:
             out: set[str] = set()
             for name, ty, flatten in structs[struct]:
-                if flatten:
-                    inner = re.search(r"Raw\w+", ty)
-                    assert inner, f"{struct}.{name}: flattened type {ty} not understood"
-                    out |= names(inner.group(0))
-                else:
+                if not flatten:
                     out.add(name)
+                    continue
+                inner = re.search(r"Raw\w+", ty)
+                # A flattened map takes any key: "*" stands for that.
+                out |= names(inner.group(0)) if inner else {"*"}
             resolved[struct] = out
         return resolved[struct]
 
-    return {s: names(s) for s in structs}
+    return {s: names(s) for s in structs if s in STRUCTS}
 
 
 def schema_at(path: list[str]) -> dict[str, Any]:
