@@ -43,6 +43,12 @@ struct AgentArgs {
     /// Log level or filter (e.g. `info`, `debug`, `lookout_collector=debug`); RUST_LOG wins.
     #[arg(long = "log-level", global = true, default_value = "info")]
     log_level: String,
+    /// Kubeconfig for Kubernetes discovery (else `KUBECONFIG`, else in-cluster credentials).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// This agent's node (else `NODE_NAME`): it scrapes only that node's share of targets.
+    #[arg(long = "node-name", global = true)]
+    node_name: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long = "log-format", global = true, default_value = "text")]
     log_format: String,
@@ -63,6 +69,13 @@ enum Cmd {
 enum CheckCmd {
     /// Validate a configuration file; exits non-zero on errors.
     Config {
+        /// The files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Validate rule files (Prometheus rule files or PrometheusRule objects), like
+    /// `promtool check rules`; exits non-zero on errors.
+    Rules {
         /// The files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -88,6 +101,9 @@ fn main() -> ExitCode {
         Some(Cmd::Check {
             what: CheckCmd::Config { files },
         }) => check_config(&files),
+        Some(Cmd::Check {
+            what: CheckCmd::Rules { files },
+        }) => check_rules(&files),
         Some(Cmd::Agent) | None => {
             init_logging(&cli.agent);
             match run_agent(cli.agent) {
@@ -124,6 +140,40 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
+fn check_rules(files: &[PathBuf]) -> ExitCode {
+    let check = |t: &str| lookout_query::template::check_syntax(t);
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        let res = std::fs::read_to_string(f)
+            .map_err(|e| format!("{}: {e}", f.display()))
+            .and_then(|text| {
+                let origin = f.display().to_string();
+                let is_object = text
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("kind: PrometheusRule"));
+                if is_object {
+                    lookout_config::rules::parse_prometheus_rule(&text, &origin, &check)
+                } else {
+                    lookout_config::rules::parse_rule_file(&text, &origin, &check)
+                }
+                .map_err(|e| e.to_string())
+            });
+        match res {
+            Ok(rf) => println!("  SUCCESS: {} rules found", rf.rule_count()),
+            Err(e) => {
+                ok = false;
+                println!("  FAILED:\n{e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -134,6 +184,11 @@ fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
         config_path: a.config,
         data_dir: a.data_dir,
         listen: a.listen,
+        kube: lookout_collector::discovery::kubernetes::Flags {
+            kubeconfig: a.kubeconfig,
+            node_name: a.node_name,
+            sa_dir: None,
+        },
     }))?;
     Ok(())
 }

@@ -290,6 +290,43 @@ fn check_config_and_version() {
         "error should name file:line:column: {text}"
     );
 
+    // check rules: a rule file and a PrometheusRule object pass; a broken one names the spot.
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n        for: 30s\n        annotations:\n          summary: '{{ $labels.instance }} down ({{ $value | humanize }})'\n",
+    )
+    .unwrap();
+    let obj = dir.path().join("obj.yaml");
+    std::fs::write(
+        &obj,
+        "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: r, namespace: m}\nspec:\n  groups:\n    - name: g\n      rules:\n        - record: job:up:sum\n          expr: sum by (job) (up)\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "rules"])
+        .arg(&rules)
+        .arg(&obj)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("SUCCESS: 1 rules found").count(), 2, "{text}");
+    let bad = dir.path().join("bad_rules.yaml");
+    std::fs::write(
+        &bad,
+        "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up ==\n        annotations:\n          summary: '{{ $labels.instance'\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "rules"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("bad_rules.yaml:5:15"), "{text}");
+
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
