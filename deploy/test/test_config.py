@@ -171,6 +171,14 @@ def test_lookout_check_rules_accepts_the_rules(value_set: str, lookout_bin: Path
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_lookout_check_rules_can_fail(lookout_bin: Path, tmp_path: Path) -> None:
+    if not has_subcommand(lookout_bin, "check", "rules"):
+        pytest.skip("`lookout check rules` does not exist yet (issue 7)")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("groups:\n  - name: x\n    rules:\n      - alert: A\n        expr: rate(up[5m]\n")
+    assert run([lookout_bin, "check", "rules", bad]).returncode != 0
+
+
 def test_config_carries_what_the_chart_owns() -> None:
     cfg = render_set("default").config()
     assert cfg["scrape_configs"][0] == {"job_name": "lookout",
