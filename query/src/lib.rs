@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod error;
+pub mod promql;
 pub mod selector;
+pub mod template;
 
 pub use error::{Error, Result};

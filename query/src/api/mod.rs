@@ -7,8 +7,10 @@
 
 pub mod params;
 pub mod targets;
+pub mod write;
 
 use crate::error::Error;
+use crate::promql::{self, EngineOpts, QueryValue, RangeSeries};
 use crate::selector;
 use axum::extract::{Path, RawForm, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,6 +22,7 @@ use params::Params;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 pub use targets::{ActiveTarget, DroppedTarget, MetadataEntry, TargetSource, TargetsData};
+pub use write::write_router;
 
 /// What the API reads from.
 #[derive(Clone)]
@@ -32,6 +35,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
@@ -95,28 +99,100 @@ pub fn labels_json(l: &Labels) -> Value {
 
 async fn query(State(s): State<ApiState>, q: RawQuery, f: RawForm) -> Response {
     let p = Params::from_parts(q.0.as_deref(), &f.0);
-    match query_inner(&s, &p) {
-        Ok(v) => success(v),
-        Err(e) => error_response(&e),
+    respond(tokio::task::spawn_blocking(move || query_inner(&s, &p)).await)
+}
+
+async fn query_range(State(s): State<ApiState>, q: RawQuery, f: RawForm) -> Response {
+    let p = Params::from_parts(q.0.as_deref(), &f.0);
+    respond(tokio::task::spawn_blocking(move || query_range_inner(&s, &p)).await)
+}
+
+fn respond(r: std::result::Result<crate::Result<Value>, tokio::task::JoinError>) -> Response {
+    match r {
+        Ok(Ok(v)) => success(v),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => error_response(&Error::Execution(format!("query evaluation failed: {e}"))),
     }
 }
 
-fn query_inner(s: &ApiState, p: &Params) -> crate::Result<Value> {
-    let q = p.get("query").ok_or_else(|| {
-        Error::BadData("invalid parameter \"query\": query must not be empty".into())
-    })?;
-    let t = p.time("time")?.unwrap_or_else(params::now_ms);
-    // Constant scalars answer directly (Grafana's data source test sends `1+1`).
-    if let Some(v) = params::constant_scalar(q) {
-        return Ok(json!({"resultType": "scalar", "result": [ts_json(t), format_value(v)]}));
+/// Engine options for one request: defaults, with the `timeout` parameter applied.
+fn engine_opts(p: &Params) -> crate::Result<EngineOpts> {
+    let mut o = EngineOpts::default();
+    if let Some(t) = p.get("timeout") {
+        let ms = params::parse_duration(t).ok_or_else(|| {
+            Error::BadData(format!(
+                "invalid parameter \"timeout\": cannot parse {t:?} to a valid duration"
+            ))
+        })?;
+        o.timeout = Some(std::time::Duration::from_millis(ms.max(0) as u64));
     }
-    let matchers = selector::parse_selector(q)?;
-    let v = selector::eval_instant(&*s.querier, &matchers, t)?;
-    let result: Vec<Value> = v
-        .iter()
-        .map(|smp| json!({"metric": labels_json(&smp.labels), "value": [ts_json(smp.t), format_value(smp.v)]}))
-        .collect();
-    Ok(json!({"resultType": "vector", "result": result}))
+    Ok(o)
+}
+
+fn query_param(p: &Params) -> crate::Result<&str> {
+    p.get("query").ok_or_else(|| {
+        Error::BadData("invalid parameter \"query\": query must not be empty".into())
+    })
+}
+
+fn query_inner(s: &ApiState, p: &Params) -> crate::Result<Value> {
+    let q = query_param(p)?;
+    let t = p.time("time")?.unwrap_or_else(params::now_ms);
+    let opts = engine_opts(p)?;
+    let v = promql::instant_query(&*s.querier, q, t, &opts)?;
+    Ok(query_value_json(&v))
+}
+
+fn query_range_inner(s: &ApiState, p: &Params) -> crate::Result<Value> {
+    let q = query_param(p)?;
+    let start = p.time("start")?.ok_or_else(|| {
+        Error::BadData("invalid parameter \"start\": cannot parse \"\" to a valid timestamp".into())
+    })?;
+    let end = p.time("end")?.ok_or_else(|| {
+        Error::BadData("invalid parameter \"end\": cannot parse \"\" to a valid timestamp".into())
+    })?;
+    let step_s = p.get("step").unwrap_or("");
+    let step = params::parse_duration(step_s).ok_or_else(|| {
+        Error::BadData(format!(
+            "invalid parameter \"step\": cannot parse {step_s:?} to a valid duration"
+        ))
+    })?;
+    let opts = engine_opts(p)?;
+    let m = promql::range_query(&*s.querier, q, start, end, step, &opts)?;
+    Ok(json!({"resultType": "matrix", "result": matrix_json(&m)}))
+}
+
+/// Prometheus' JSON for a query result.
+pub fn query_value_json(v: &QueryValue) -> Value {
+    match v {
+        QueryValue::Scalar { t, v } => {
+            json!({"resultType": "scalar", "result": [ts_json(*t), format_value(*v)]})
+        }
+        QueryValue::String { t, v } => json!({"resultType": "string", "result": [ts_json(*t), v]}),
+        QueryValue::Vector(samples) => {
+            let r: Vec<Value> = samples
+                .iter()
+                .map(|s| json!({"metric": labels_json(&s.labels), "value": [ts_json(s.t), format_value(s.v)]}))
+                .collect();
+            json!({"resultType": "vector", "result": r})
+        }
+        QueryValue::Matrix(m) => json!({"resultType": "matrix", "result": matrix_json(m)}),
+    }
+}
+
+fn matrix_json(m: &[RangeSeries]) -> Value {
+    Value::Array(
+        m.iter()
+            .map(|s| {
+                let pts: Vec<Value> = s
+                    .pts
+                    .iter()
+                    .map(|&(t, v)| json!([ts_json(t), format_value(v)]))
+                    .collect();
+                json!({"metric": labels_json(&s.labels), "values": pts})
+            })
+            .collect(),
+    )
 }
 
 fn matchers_of(p: &Params) -> crate::Result<Vec<Vec<lookout_store::Matcher>>> {

@@ -100,6 +100,46 @@ impl Params {
     }
 }
 
+/// A duration in ms from float seconds (`15`, `0.5`) or Prometheus' duration syntax
+/// (`1h30m`, `15s`, `100ms`, units `y w d h m s ms`).
+pub fn parse_duration(s: &str) -> Option<i64> {
+    if let Ok(f) = s.parse::<f64>() {
+        let ms = f * 1000.0;
+        if !ms.is_finite() || ms.abs() > 9.2e15 {
+            return None;
+        }
+        return Some(ms.round() as i64);
+    }
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return None;
+    }
+    let (mut i, mut total) = (0usize, 0i64);
+    while i < b.len() {
+        let st = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let n: i64 = s.get(st..i)?.parse().ok()?;
+        let ust = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let unit = match s.get(ust..i)? {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "y" => 31_536_000_000,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    Some(total)
+}
+
 /// Unix seconds (with decimals) or RFC 3339 (`2024-01-02T03:04:05.678Z`, with offset) to ms.
 pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(f) = s.parse::<f64>() {
@@ -232,6 +272,12 @@ mod tests {
         );
         assert_eq!(parse_time("garbage"), None);
         assert_eq!(format_rfc3339(1435781451781), "2015-07-01T20:10:51.781Z");
+        assert_eq!(parse_duration("15"), Some(15_000));
+        assert_eq!(parse_duration("0.5"), Some(500));
+        assert_eq!(parse_duration("1h30m"), Some(5_400_000));
+        assert_eq!(parse_duration("100ms"), Some(100));
+        assert_eq!(parse_duration("1x"), None);
+        assert_eq!(parse_duration(""), None);
     }
 
     #[test]
