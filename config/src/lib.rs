@@ -20,6 +20,7 @@ mod global;
 mod http;
 mod kubernetes;
 mod load;
+pub mod notify;
 mod position;
 pub mod relabel;
 pub mod rules;

@@ -24,6 +24,7 @@ use crate::discovery::is_valid_glob;
 use crate::error::{Error, Result};
 use crate::global::{GlobalConfig, RawGlobalConfig};
 use crate::kubernetes::{KubernetesConfig, RawKubernetesConfig};
+use crate::notify::{AlertingConfig, Notifications, RawAlertingConfig, RawNotifications};
 use crate::position::{Positions, PositionsError, field, index};
 use crate::scrape::{RawScrapeConfig, ScrapeConfig};
 use crate::storage::{RawStorageConfig, StorageConfig};
@@ -42,7 +43,7 @@ pub const SELF_SCRAPE_JOB: &str = "lookout";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping of config sections (global, scrape_configs, rule_files, storage)"
+    expecting = "a mapping of config sections (global, scrape_configs, rule_files, storage, kubernetes, alerting, notifications)"
 )]
 pub struct RawConfig {
     /// Defaults for all jobs and rule groups, and the external labels.
@@ -57,6 +58,10 @@ pub struct RawConfig {
     pub storage: Option<RawStorageConfig>,
     /// Kubernetes discovery settings.
     pub kubernetes: Option<RawKubernetesConfig>,
+    /// Alertmanagers to send alerts to (Prometheus' `alerting` section).
+    pub alerting: Option<RawAlertingConfig>,
+    /// Built-in notifications in Alertmanager's format (`route`, `receivers`).
+    pub notifications: Option<RawNotifications>,
 }
 
 /// A checked configuration.
@@ -68,6 +73,9 @@ pub struct Config {
     pub rule_files: Vec<String>,
     pub storage: StorageConfig,
     pub kubernetes: KubernetesConfig,
+    pub alerting: AlertingConfig,
+    /// `None` when the section is absent (no built-in notifications).
+    pub notifications: Option<Notifications>,
     /// The file the config was loaded from (`None` for [`load_str`] and the default).
     pub source: Option<PathBuf>,
 }
@@ -184,7 +192,19 @@ impl RawConfig {
             .unwrap_or_default()
             .check(ctx, "kubernetes")?;
 
+        let alerting = self
+            .alerting
+            .clone()
+            .unwrap_or_default()
+            .check(ctx, "alerting")?;
+        let notifications = match &self.notifications {
+            Some(n) => Some(n.check(ctx, "notifications")?),
+            None => None,
+        };
+
         Ok(Config {
+            alerting,
+            notifications,
             global,
             scrape_configs,
             rule_files,
