@@ -24,7 +24,7 @@
 mod go_regex;
 mod template;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Deserializer};
 
 pub use template::Template;
@@ -190,6 +190,7 @@ fn is_legacy_label_template(tpl: &str) -> bool {
 const DEFAULT_SEPARATOR: &str = ";";
 const DEFAULT_REGEX: &str = "(.*)";
 const DEFAULT_REPLACEMENT: &str = "$1";
+const REGEX_SIZE_LIMIT: usize = 256 << 20;
 
 /// A checked relabel rule.
 #[derive(Debug, Clone)]
@@ -248,7 +249,11 @@ impl RelabelConfig {
             .unwrap_or_else(|| DEFAULT_REGEX.to_string());
         let translated = go_regex::translate(&regex_src)
             .map_err(|e| format!("invalid regex {regex_src:?}: {e}"))?;
-        let regex = Regex::new(&format!("^(?s:{translated})$"))
+        // Go's regexp has no compiled-size limit; allow large alternations (long lists of
+        // metric names) well past the `regex` crate's 10 MiB default.
+        let regex = RegexBuilder::new(&format!("^(?s:{translated})$"))
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
             .map_err(|e| format!("invalid regex {regex_src:?}: {}", last_line(&e.to_string())))?;
         let target_label = raw.target_label.clone().unwrap_or_default();
         let replacement = raw

@@ -281,3 +281,11 @@ fn legacy_name_checks() {
     assert!(!is_legacy_label_name("a.b"));
     assert!(!is_legacy_label_name("é"));
 }
+
+#[test]
+fn large_compiled_regexes_are_accepted() {
+    // Go has no compiled-size limit; this one is past the `regex` crate's 10 MiB default.
+    let rc = check(r"{action: keep, source_labels: [a], regex: '\pL{300}'}").expect("compiles");
+    assert!(rc.regex.is_match(&"é".repeat(300)));
+    assert!(!rc.regex.is_match(&"é".repeat(299)));
+}
