@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod discovery;
 pub mod http;
+pub mod logs;
 pub mod parse;
 pub mod relabel;
 pub mod scrape;

@@ -1,0 +1,101 @@
+//! Container and host log tailing into the log index.
+//!
+//! [`LogsRuntime::start`] opens the index under `<data>/logs/index`, restores the checkpoint
+//! and runs the [`tailer::Tailer`] on its own thread, woken by `notify` (inotify) events under
+//! the pods root and the glob directories, and polling every 100 ms regardless (the fallback
+//! when inotify is unavailable or out of watches). [`LogsRuntime::shutdown`] commits what was
+//! read, with its checkpoint, before returning.
+//!
+//! Modules: [`path`] (what paths say), [`decode`] (CRI / Docker / raw lines), [`file`] (one
+//! tailed file), [`checkpoint`], [`tailer`] (the loop), [`metrics`].
+
+pub mod checkpoint;
+pub mod decode;
+pub mod file;
+pub mod metrics;
+pub mod path;
+pub mod tailer;
+
+pub use metrics::LogMetrics;
+pub use tailer::{TailOptions, Tailer};
+
+use lookout_store::logs::{LogIndex, LogIndexOptions, Result};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc;
+
+/// A running tailer and the index it writes.
+pub struct LogsRuntime {
+    pub index: Arc<LogIndex>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+fn watch(dirs: &[&Path], tx: mpsc::SyncSender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            let _ = tx.try_send(());
+        }
+    })
+    .ok()?;
+    for d in dirs {
+        if let Err(e) = w.watch(d, notify::RecursiveMode::Recursive) {
+            tracing::info!(dir = %d.display(), error = %e, "cannot watch log directory; polling");
+        }
+    }
+    Some(w)
+}
+
+impl LogsRuntime {
+    /// Opens the index and starts tailing.
+    pub fn start(
+        index_opts: LogIndexOptions,
+        tail: TailOptions,
+        metrics: Arc<LogMetrics>,
+    ) -> Result<LogsRuntime> {
+        let index = LogIndex::open(index_opts)?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        let mut dirs: Vec<&Path> = Vec::new();
+        if let Some(r) = &tail.pods_root {
+            dirs.push(r);
+        }
+        let glob_dirs: Vec<std::path::PathBuf> = tail
+            .globs
+            .iter()
+            .filter_map(|g| Path::new(g).parent().map(Path::to_path_buf))
+            .collect();
+        dirs.extend(glob_dirs.iter().map(|d| d.as_path()));
+        let watcher = watch(&dirs, tx);
+        let stop = Arc::new(AtomicBool::new(false));
+        let tailer = Tailer::new(tail, &index, metrics);
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("lookout-logs".into())
+            .spawn(move || tailer.run(s, rx))
+            .map_err(|e| lookout_store::logs::LogError::Io {
+                path: "lookout-logs thread".into(),
+                source: e,
+            })?;
+        Ok(LogsRuntime {
+            index,
+            stop,
+            thread: Some(thread),
+            _watcher: watcher,
+        })
+    }
+
+    /// Stops tailing after a final commit (lines read so far and their checkpoint).
+    pub fn shutdown(mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.index.wait_sealing();
+    }
+}
+
+#[cfg(test)]
+mod tests;

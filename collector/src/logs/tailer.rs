@@ -1,0 +1,564 @@
+//! The tailer: finds log files, reads them round-robin, appends their lines to the index and
+//! commits with checkpoints.
+//!
+//! One thread does it all, so reading can never run ahead of indexing (backpressure is
+//! implicit: when the index is slow, files are read slowly; nothing is buffered beyond one
+//! read per file). Every `scan_interval`, and whenever `notify` reports a change under the
+//! watched directories, the file set is refreshed:
+//! - a path whose device+inode is tracked is the same file (rotation renamed it);
+//! - a new path is matched against the checkpoint (device+inode+fingerprint, or fingerprint
+//!   alone for a `.gz`: the compressed copy of a rotated file); a finished file or the
+//!   compressed copy of a file being read or finished is ignored; an unfinished one resumes at
+//!   its offset; an unknown one is read from the start (or, on a node seen for the first time
+//!   with `start_at_end`, from its end, skipping rotated files);
+//! - a tracked file whose path is gone (rotated away and compressed, pod deleted) is read to
+//!   its end and released once idle for `release_after`, or after `release_timeout` at most,
+//!   so deleted files never pin the disk.
+//!
+//! Commits happen by count and time ([`CommitPolicy`]); each carries the checkpoint as its
+//! payload, then the checkpoint file is written.
+
+use super::checkpoint::{Checkpoint, Record};
+use super::decode::{Entry, Format};
+use super::file::{Tail, identity, read_head};
+use super::metrics::{DropReason, LogMetrics};
+use super::path::{self, FileKind};
+use lookout_store::Labels;
+use lookout_store::logs::{CommitPolicy, IndexWriterHandle, LogIndex, LogLine, LogWriter};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How the tailer behaves.
+#[derive(Debug, Clone)]
+pub struct TailOptions {
+    /// Kubernetes pod logs root (`/var/log/pods`); `None`: no pod logs.
+    pub pods_root: Option<PathBuf>,
+    /// Host log globs (wildcards in the file name only).
+    pub globs: Vec<String>,
+    /// The checkpoint file (`<data>/logs/checkpoints`).
+    pub checkpoint_path: PathBuf,
+    /// The `node` label.
+    pub node: String,
+    /// On a node without a checkpoint, start live files at their end and skip rotated ones.
+    pub start_at_end: bool,
+    pub max_line_size: usize,
+    pub commit: CommitPolicy,
+    pub scan_interval: Duration,
+    /// Bytes per read.
+    pub read_chunk: usize,
+    /// Bytes read from one file before moving to the next.
+    pub file_budget: usize,
+    /// An unterminated last line is emitted after the file was idle this long.
+    pub idle_flush: Duration,
+    /// A rotated or deleted file is released after being idle at its end this long.
+    pub release_after: Duration,
+    /// A deleted file is released after this long whatever its state (lines left are
+    /// counted as dropped, reason `released`).
+    pub release_timeout: Duration,
+    /// Per-file limit in bytes per second; 0 = none.
+    pub rate_limit_bytes: u64,
+}
+
+impl TailOptions {
+    pub fn new(checkpoint_path: PathBuf) -> TailOptions {
+        TailOptions {
+            pods_root: None,
+            globs: Vec::new(),
+            checkpoint_path,
+            node: "unknown".into(),
+            start_at_end: false,
+            max_line_size: 256 * 1024,
+            commit: CommitPolicy::default(),
+            scan_interval: Duration::from_secs(1),
+            read_chunk: 256 * 1024,
+            file_budget: 4 << 20,
+            idle_flush: Duration::from_secs(5),
+            release_after: Duration::from_secs(2),
+            release_timeout: Duration::from_secs(300),
+            rate_limit_bytes: 0,
+        }
+    }
+}
+
+struct Candidate {
+    path: PathBuf,
+    kind: FileKind,
+    labels: Labels,
+    format: Format,
+}
+
+/// The tailer's state; [`Tailer::run`] is its thread.
+pub struct Tailer {
+    opts: TailOptions,
+    writer: IndexWriterHandle,
+    metrics: Arc<LogMetrics>,
+    tails: Vec<Tail>,
+    /// Checkpointed, unfinished files not found yet.
+    restore: Vec<Record>,
+    /// Finished files, kept while their directory exists (their `.gz` may still appear).
+    done: Vec<Record>,
+    ignored: HashSet<(PathBuf, u64)>,
+    errored: HashSet<PathBuf>,
+    seq: u64,
+    fresh_node: bool,
+    scanned_once: bool,
+    buf: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+fn container_dir(p: &Path) -> &Path {
+    p.parent().unwrap_or(p)
+}
+
+/// Offset just after the last newline among the last 64 KiB of a file.
+fn end_at_line(path: &Path, len: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = std::fs::File::open(path) else {
+        return len;
+    };
+    let from = len.saturating_sub(64 * 1024);
+    let mut b = vec![0u8; (len - from) as usize];
+    if f.read_exact_at(&mut b, from).is_err() {
+        return len;
+    }
+    match memchr::memrchr(b'\n', &b) {
+        Some(i) => from + i as u64 + 1,
+        None => from,
+    }
+}
+
+impl Tailer {
+    /// Restores the checkpoint (the index payload or the checkpoint file, whichever is newer).
+    pub fn new(opts: TailOptions, index: &Arc<LogIndex>, metrics: Arc<LogMetrics>) -> Tailer {
+        let from_index = index
+            .last_payload()
+            .ok()
+            .flatten()
+            .and_then(|s| Checkpoint::from_json(&s));
+        let from_file = Checkpoint::read_file(&opts.checkpoint_path);
+        let fresh_node = from_index.is_none() && from_file.is_none();
+        let cp = match (from_index, from_file) {
+            (Some(a), Some(b)) => {
+                if b.seq > a.seq {
+                    b
+                } else {
+                    a
+                }
+            }
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => Checkpoint::default(),
+        };
+        let (done, restore): (Vec<Record>, Vec<Record>) =
+            cp.files.into_iter().partition(|r| r.done);
+        Tailer {
+            buf: vec![0u8; opts.read_chunk.max(4096)],
+            opts,
+            writer: index.writer(),
+            metrics,
+            tails: Vec::new(),
+            restore,
+            done,
+            ignored: HashSet::new(),
+            errored: HashSet::new(),
+            seq: cp.seq,
+            fresh_node,
+            scanned_once: false,
+            entries: Vec::new(),
+        }
+    }
+
+    fn candidates(&self) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        if let Some(root) = &self.opts.pods_root
+            && let Ok(pods) = std::fs::read_dir(root)
+        {
+            for pod in pods.filter_map(|e| e.ok()) {
+                let Ok(conts) = std::fs::read_dir(pod.path()) else {
+                    continue;
+                };
+                for c in conts.filter_map(|e| e.ok()) {
+                    let Ok(files) = std::fs::read_dir(c.path()) else {
+                        continue;
+                    };
+                    for f in files.filter_map(|e| e.ok()) {
+                        let name = f.file_name();
+                        let Some(kind) = name.to_str().and_then(path::classify) else {
+                            continue;
+                        };
+                        let p = f.path();
+                        let Some(labels) = path::pod_labels(root, &p, &self.opts.node) else {
+                            continue;
+                        };
+                        out.push(Candidate {
+                            path: p,
+                            kind,
+                            labels,
+                            format: Format::Kube,
+                        });
+                    }
+                }
+            }
+        }
+        for g in &self.opts.globs {
+            for p in path::glob(g) {
+                let labels = path::host_labels(&p, &self.opts.node);
+                out.push(Candidate {
+                    path: p,
+                    kind: FileKind::Live,
+                    labels,
+                    format: Format::Raw,
+                });
+            }
+        }
+        out
+    }
+
+    /// Refreshes the set of tracked files.
+    pub fn scan(&mut self) {
+        let now = Instant::now();
+        let mut present: HashSet<(u64, u64)> = HashSet::new();
+        let first_scan = !self.scanned_once;
+        self.scanned_once = true;
+        for c in self.candidates() {
+            let Ok(meta) = std::fs::metadata(&c.path) else {
+                continue;
+            };
+            let key = (meta.dev_(), meta.ino_());
+            present.insert(key);
+            if let Some(t) = self
+                .tails
+                .iter_mut()
+                .find(|t| (t.id.dev, t.id.ino) == key && t.kind != FileKind::Gz)
+            {
+                if t.kind != FileKind::Gz {
+                    t.path = c.path.clone();
+                    t.kind = c.kind;
+                    t.gone_since = None;
+                }
+                continue;
+            }
+            if self
+                .tails
+                .iter()
+                .any(|t| t.kind == FileKind::Gz && (t.id.dev, t.id.ino) == key)
+            {
+                continue;
+            }
+            if self.ignored.contains(&(c.path.clone(), key.1)) || meta.len() == 0 {
+                continue;
+            }
+            let head = match read_head(&c.path, c.kind) {
+                Ok(h) if !h.is_empty() => h,
+                Ok(_) => continue,
+                Err(e) => {
+                    if self.errored.insert(c.path.clone()) {
+                        self.metrics.open_errors.fetch_add(1, Relaxed);
+                        tracing::warn!(path = %c.path.display(), error = %e, "cannot read log file");
+                    }
+                    continue;
+                }
+            };
+            let plain_match =
+                |id: &super::checkpoint::FileId| (id.dev, id.ino) == key && id.fp_matches(&head);
+            let (id, offset) = if c.kind == FileKind::Gz {
+                if self.tails.iter().any(|t| t.id.fp_matches(&head))
+                    || self.done.iter().any(|r| r.id.fp_matches(&head))
+                {
+                    self.ignored.insert((c.path.clone(), key.1));
+                    continue;
+                }
+                match self.restore.iter().position(|r| r.id.fp_matches(&head)) {
+                    Some(i) => {
+                        let r = self.restore.swap_remove(i);
+                        (r.id, r.offset)
+                    }
+                    None if self.fresh_node && first_scan && self.opts.start_at_end => {
+                        self.skip(&c.path, identity(&meta, &head), meta.len());
+                        continue;
+                    }
+                    None => (identity(&meta, &head), 0),
+                }
+            } else {
+                if self.done.iter().any(|r| plain_match(&r.id)) {
+                    self.ignored.insert((c.path.clone(), key.1));
+                    continue;
+                }
+                match self.restore.iter().position(|r| plain_match(&r.id)) {
+                    Some(i) => {
+                        let r = self.restore.swap_remove(i);
+                        (r.id, r.offset)
+                    }
+                    None if self.fresh_node && first_scan && self.opts.start_at_end => {
+                        if c.kind == FileKind::Rotated {
+                            self.skip(&c.path, identity(&meta, &head), meta.len());
+                            continue;
+                        }
+                        (identity(&meta, &head), end_at_line(&c.path, meta.len()))
+                    }
+                    None => (identity(&meta, &head), 0),
+                }
+            };
+            match Tail::open(
+                &c.path,
+                c.kind,
+                id,
+                offset,
+                c.labels,
+                c.format,
+                self.opts.max_line_size,
+                self.opts.rate_limit_bytes,
+            ) {
+                Ok(t) => {
+                    self.metrics.files_opened.fetch_add(1, Relaxed);
+                    self.errored.remove(&c.path);
+                    self.tails.push(t);
+                }
+                Err(e) => {
+                    if self.errored.insert(c.path.clone()) {
+                        self.metrics.open_errors.fetch_add(1, Relaxed);
+                        tracing::warn!(path = %c.path.display(), error = %e, "cannot open log file");
+                    }
+                }
+            }
+        }
+        for t in &mut self.tails {
+            let here = std::fs::metadata(&t.path)
+                .is_ok_and(|m| (m.dev_(), m.ino_()) == (t.id.dev, t.id.ino));
+            let gone =
+                !here && (t.kind == FileKind::Gz || !present.contains(&(t.id.dev, t.id.ino)));
+            if gone && t.gone_since.is_none() {
+                t.gone_since = Some(now);
+            }
+        }
+        self.ignored.retain(|(p, _)| p.exists());
+        self.errored.retain(|p| p.exists());
+        self.metrics
+            .files_open
+            .store(self.tails.len() as u64, Relaxed);
+    }
+
+    /// Marks a file as finished without reading it (start at end on a fresh node).
+    fn skip(&mut self, path: &Path, id: super::checkpoint::FileId, len: u64) {
+        self.ignored.insert((path.to_path_buf(), id.ino));
+        self.done.push(Record {
+            id,
+            path: path.to_path_buf(),
+            offset: len,
+            done: true,
+        });
+    }
+
+    fn append(&mut self, ti: usize) {
+        if self.entries.is_empty() {
+            return;
+        }
+        let entries = std::mem::take(&mut self.entries);
+        let t = &mut self.tails[ti];
+        let mut i = 0;
+        while i < entries.len() {
+            let s = entries[i].stream;
+            let j = entries[i..]
+                .iter()
+                .position(|e| e.stream != s)
+                .map_or(entries.len(), |k| i + k);
+            let lines: Vec<LogLine<'_>> = entries[i..j]
+                .iter()
+                .map(|e| LogLine {
+                    ts_ns: e.ts_ns,
+                    line: &e.line,
+                    flags: e.flags,
+                })
+                .collect();
+            let labels = t.labels(s).clone();
+            if let Err(e) = self.writer.append(&labels, &lines) {
+                self.metrics
+                    .dropped(DropReason::IndexError, lines.len() as u64);
+                tracing::error!(error = %e, "log index append failed");
+            }
+            i = j;
+        }
+        self.entries = entries;
+        self.entries.clear();
+    }
+
+    /// One pass over every file; returns the bytes read.
+    pub fn pump(&mut self) -> usize {
+        let mut total = 0;
+        let now = now_ns();
+        for ti in 0..self.tails.len() {
+            let mut budget = self.opts.file_budget;
+            while budget > 0 {
+                let r = {
+                    let t = &mut self.tails[ti];
+                    t.read_some(&mut self.buf, now, &self.metrics, &mut self.entries)
+                };
+                self.append(ti);
+                match r {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        total += n;
+                        budget = budget.saturating_sub(n);
+                    }
+                    Err(e) => {
+                        self.metrics.read_errors.fetch_add(1, Relaxed);
+                        tracing::warn!(path = %self.tails[ti].path.display(), error = %e, "log read failed");
+                        break;
+                    }
+                }
+                if self.writer.should_commit(&self.opts.commit) {
+                    self.commit();
+                }
+            }
+            let t = &mut self.tails[ti];
+            if t.at_eof && t.holds_partial() && t.last_data.elapsed() >= self.opts.idle_flush {
+                t.flush(now, &self.metrics, &mut self.entries);
+                self.append(ti);
+            }
+        }
+        total
+    }
+
+    /// Releases finished files: rotated or deleted, read to the end and idle.
+    pub fn release(&mut self) {
+        let now = now_ns();
+        let mut i = 0;
+        while i < self.tails.len() {
+            let t = &self.tails[i];
+            let finished_gz = t.kind == FileKind::Gz && t.at_eof;
+            let rotated_idle = t.kind == FileKind::Rotated
+                && t.at_eof
+                && t.last_data.elapsed() >= self.opts.release_after;
+            let gone_idle = t.gone_since.is_some()
+                && t.at_eof
+                && t.last_data.elapsed() >= self.opts.release_after;
+            let timed_out = t
+                .gone_since
+                .is_some_and(|g| g.elapsed() >= self.opts.release_timeout);
+            if !(finished_gz || rotated_idle || gone_idle || timed_out) {
+                i += 1;
+                continue;
+            }
+            if timed_out && !t.at_eof {
+                self.metrics.dropped(DropReason::Released, 1);
+            }
+            let t = &mut self.tails[i];
+            t.flush(now, &self.metrics, &mut self.entries);
+            self.append(i);
+            let t = self.tails.swap_remove(i);
+            self.metrics.files_released.fetch_add(1, Relaxed);
+            self.done.push(Record {
+                id: t.id,
+                path: t.path.clone(),
+                offset: t.safe_offset(),
+                done: true,
+            });
+        }
+        self.metrics
+            .files_open
+            .store(self.tails.len() as u64, Relaxed);
+    }
+
+    fn checkpoint(&mut self) -> Checkpoint {
+        self.seq += 1;
+        let exists = |r: &Record| container_dir(&r.path).exists();
+        self.done.retain(exists);
+        if self.done.len() > 10_000 {
+            let cut = self.done.len() - 10_000;
+            self.done.drain(..cut);
+        }
+        self.restore.retain(exists);
+        let mut files: Vec<Record> = self
+            .tails
+            .iter()
+            .map(|t| Record {
+                id: t.id,
+                path: t.path.clone(),
+                offset: t.safe_offset(),
+                done: false,
+            })
+            .collect();
+        files.extend(self.restore.iter().cloned());
+        files.extend(self.done.iter().cloned());
+        Checkpoint {
+            seq: self.seq,
+            files,
+        }
+    }
+
+    /// Commits everything appended, with the checkpoint, then writes the checkpoint file.
+    pub fn commit(&mut self) {
+        let cp = self.checkpoint();
+        match self.writer.commit(&cp.to_json()) {
+            Ok(()) => {
+                self.metrics.commits.fetch_add(1, Relaxed);
+                match cp.write_file(&self.opts.checkpoint_path) {
+                    Ok(()) => self.metrics.checkpoint_writes.fetch_add(1, Relaxed),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "writing the log checkpoint file failed");
+                        self.metrics.checkpoint_errors.fetch_add(1, Relaxed)
+                    }
+                };
+            }
+            Err(e) => {
+                self.metrics.commit_errors.fetch_add(1, Relaxed);
+                tracing::error!(error = %e, "log index commit failed");
+            }
+        }
+        let lag: u64 = self.tails.iter().map(|t| t.lag()).sum();
+        self.metrics.lag_bytes.store(lag, Relaxed);
+    }
+
+    /// Runs until `stop`; `wake` is signalled by file-system events.
+    pub fn run(mut self, stop: Arc<AtomicBool>, wake: mpsc::Receiver<()>) {
+        let mut last_scan = Instant::now() - self.opts.scan_interval;
+        let mut woken = false;
+        while !stop.load(Relaxed) {
+            if woken || last_scan.elapsed() >= self.opts.scan_interval {
+                self.scan();
+                last_scan = Instant::now();
+            }
+            let n = self.pump();
+            self.release();
+            if self.writer.should_commit(&self.opts.commit) {
+                self.commit();
+            }
+            woken = false;
+            if n == 0 {
+                match wake.recv_timeout(Duration::from_millis(100)) {
+                    Ok(()) => woken = true,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        std::thread::sleep(Duration::from_millis(100))
+                    }
+                }
+            }
+        }
+        self.commit();
+    }
+}
+
+trait MetaExt {
+    fn dev_(&self) -> u64;
+    fn ino_(&self) -> u64;
+}
+
+impl MetaExt for std::fs::Metadata {
+    fn dev_(&self) -> u64 {
+        std::os::unix::fs::MetadataExt::dev(self)
+    }
+    fn ino_(&self) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(self)
+    }
+}
