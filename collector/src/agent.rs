@@ -26,6 +26,8 @@ pub struct AgentOptions {
     pub config_path: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub listen: String,
+    /// `--kubeconfig` / `--node-name` for Kubernetes discovery.
+    pub kube: discovery::kubernetes::Flags,
 }
 
 /// Why the agent could not start.
@@ -45,6 +47,8 @@ pub enum AgentError {
     },
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
+    #[error("kubernetes discovery: {0}")]
+    Kubernetes(#[from] discovery::kubernetes::AccessError),
 }
 
 fn load(opts: &AgentOptions, bound: &str) -> Result<Config, lookout_config::Error> {
@@ -171,6 +175,10 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         &telemetry,
     );
 
+    let mut kube =
+        discovery::kubernetes::Runner::new(opts.kube.clone(), telemetry.kubernetes.clone());
+    kube.configure(&cfg.kubernetes, &cfg.global, &manager).await?;
+
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = mpsc::channel::<()>(1);
     let api_state = lookout_query::api::ApiState {
@@ -207,11 +215,14 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     loop {
         tokio::select! {
             Some(u) = urx.recv() => manager.update(u),
+            g = kube.changed() => kube.apply(&manager, g),
             Some(()) = reload_rx.recv() => {
                 reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry);
+                reload_kube(&mut kube, &cfg, &manager).await;
             }
             _ = recv(&mut hup) => {
                 reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry);
+                reload_kube(&mut kube, &cfg, &manager).await;
             }
             _ = recv(&mut term) => { tracing::info!("received SIGTERM, shutting down"); break; }
             _ = tokio::signal::ctrl_c() => { tracing::info!("received SIGINT, shutting down"); break; }
@@ -223,6 +234,7 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
             let _ = s.send(true);
         }
     }
+    kube.stop().await;
     manager.shutdown().await;
     let _ = shut_tx.send(true);
     match server.await {
@@ -232,6 +244,17 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     }
     tracing::info!("lookout stopped");
     Ok(())
+}
+
+/// Applies the (possibly reloaded) `kubernetes` section; a failure keeps the agent running.
+async fn reload_kube(
+    kube: &mut discovery::kubernetes::Runner,
+    cfg: &Config,
+    manager: &ScrapeManager,
+) {
+    if let Err(e) = kube.configure(&cfg.kubernetes, &cfg.global, manager).await {
+        tracing::error!(error = %e, "kubernetes discovery cannot run with the reloaded configuration");
+    }
 }
 
 fn signal(k: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {

@@ -70,6 +70,8 @@ pub struct Telemetry {
     pub targets_up: AtomicU64,
     pub targets_down: AtomicU64,
     pub targets_unknown: AtomicU64,
+    /// Kubernetes discovery's own metrics.
+    pub kubernetes: std::sync::Arc<crate::discovery::kubernetes::KubeTelemetry>,
 }
 
 impl Telemetry {
@@ -183,6 +185,7 @@ impl Telemetry {
         ] {
             let _ = writeln!(s, "lookout_targets{{health=\"{h}\"}} {}", v.load(Relaxed));
         }
+        self.kubernetes.render(&mut s);
         for (name, help, v) in extra {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }

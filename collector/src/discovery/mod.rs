@@ -5,6 +5,7 @@
 //! provider's groups and re-syncs the job's targets (unchanged targets keep running).
 
 pub mod file;
+pub mod kubernetes;
 
 use lookout_store::Labels;
 

@@ -1,0 +1,327 @@
+//! The watch side: one kube-rs watcher + reflector per resource kind (per namespace when
+//! `namespaces` restricts them), the Lease elector, and the generation loop that turns store
+//! contents into [`Generated`] output.
+//!
+//! Each watcher runs under kube-rs' default exponential backoff: a failed list or watch
+//! (connection refused, 403, 404 for a missing CRD, 5xx) is counted and retried; a `410 Gone`
+//! or an expired watch relists, and the reflector swaps the store only when the relist is
+//! complete, so readers never see a half-empty store. Every applied event wakes the generator,
+//! which waits [`DEBOUNCE`] to coalesce bursts (a rollout touches many objects) before one
+//! pass. Cost: one task per watched kind; see `generate` for a pass.
+
+use super::access::Access;
+use super::generate::{self, Context, Generated, JobCache, Snapshot, Sources};
+use super::leader::{self, LeaseConfig};
+use super::secrets::SecretCache;
+use super::{KubeTelemetry, crd, monitor};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use lookout_config::{GlobalConfig, KubernetesConfig};
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::{Notify, watch as channel};
+
+/// How long the generator waits after a change before a pass.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// The watched kinds, as the `resource` label of the self-metrics names them.
+pub const KINDS: [&str; 6] = [
+    "pods",
+    "services",
+    "endpointslices",
+    "namespaces",
+    "servicemonitors",
+    "podmonitors",
+];
+
+const POD: usize = 0;
+const SERVICE: usize = 1;
+const SLICE: usize = 2;
+const NAMESPACE: usize = 3;
+const SM: usize = 4;
+const PM: usize = 5;
+
+type Tasks = Vec<tokio::task::JoinHandle<()>>;
+
+/// Stores of one kind (one per watched namespace, or one for the cluster).
+struct Stores<K: kube::Resource<DynamicType = ()> + Clone + 'static>(Vec<Store<K>>);
+
+impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> Stores<K> {
+    fn state(&self) -> Vec<Arc<K>> {
+        self.0.iter().flat_map(|s| s.state()).collect()
+    }
+}
+
+struct Watching {
+    notify: Arc<Notify>,
+    telemetry: Arc<KubeTelemetry>,
+    stop: channel::Receiver<bool>,
+}
+
+impl Watching {
+    /// Spawns watchers of `K` (cluster-wide, or one per namespace), returning their stores.
+    fn spawn<K>(
+        &self,
+        tasks: &mut Tasks,
+        client: &kube::Client,
+        namespaces: &[String],
+        wc: watcher::Config,
+        kind: usize,
+    ) -> Stores<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+    {
+        let apis: Vec<Api<K>> = if namespaces.is_empty() {
+            vec![Api::all(client.clone())]
+        } else {
+            namespaces
+                .iter()
+                .map(|ns| Api::namespaced(client.clone(), ns))
+                .collect()
+        };
+        Stores(
+            apis.into_iter()
+                .map(|api| self.spawn_one(tasks, api, wc.clone(), kind))
+                .collect(),
+        )
+    }
+
+    fn spawn_one<K>(
+        &self,
+        tasks: &mut Tasks,
+        api: Api<K>,
+        wc: watcher::Config,
+        kind: usize,
+    ) -> Store<K>
+    where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (reader, writer) = reflector::store();
+        let notify = self.notify.clone();
+        let tel = self.telemetry.clone();
+        let mut stop = self.stop.clone();
+        let r = reader.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = reflector::reflector(writer, watcher::watcher(api, wc).default_backoff());
+            let mut stream = std::pin::pin!(stream);
+            let mut last_error: Option<String> = None;
+            loop {
+                let ev = tokio::select! {
+                    ev = stream.next() => ev,
+                    _ = stop.wait_for(|s| *s) => break,
+                };
+                match ev {
+                    None => break,
+                    Some(Ok(Event::Init)) => {
+                        tel.relists[kind].fetch_add(1, Relaxed);
+                    }
+                    Some(Ok(Event::InitApply(_))) => {}
+                    Some(Ok(Event::InitDone | Event::Apply(_) | Event::Delete(_))) => {
+                        if last_error.take().is_some() {
+                            tracing::info!(resource = KINDS[kind], "kubernetes watch recovered");
+                        }
+                        tel.objects[kind].store(r.state().len() as u64, Relaxed);
+                        notify.notify_one();
+                    }
+                    Some(Err(e)) => {
+                        tel.watch_errors[kind].fetch_add(1, Relaxed);
+                        let msg = e.to_string();
+                        // Log a repeated error once, not on every backoff round.
+                        if last_error.as_deref() != Some(msg.as_str()) {
+                            tracing::warn!(resource = KINDS[kind], error = %msg, "kubernetes watch failed; retrying with backoff");
+                            last_error = Some(msg);
+                        }
+                    }
+                }
+            }
+        }));
+        reader
+    }
+}
+
+/// Spawns the watchers, the elector and the generator.
+pub(super) fn spawn_all(
+    access: Access,
+    cfg: KubernetesConfig,
+    mut global: channel::Receiver<GlobalConfig>,
+    out: channel::Sender<Arc<Generated>>,
+    telemetry: Arc<KubeTelemetry>,
+    mut stop: channel::Receiver<bool>,
+) -> Tasks {
+    let mut tasks = Vec::new();
+    let w = Watching {
+        notify: Arc::new(Notify::new()),
+        telemetry: telemetry.clone(),
+        stop: stop.clone(),
+    };
+    let client = &access.client;
+    let ns = &cfg.namespaces;
+    let base = watcher::Config::default();
+    let pods: Stores<Pod> = w.spawn(
+        &mut tasks,
+        client,
+        ns,
+        base.clone()
+            .fields(&format!("spec.nodeName={}", access.node_name)),
+        POD,
+    );
+    let want_svc = cfg.servicemonitors;
+    let services: Stores<Service> = if want_svc {
+        w.spawn(&mut tasks, client, ns, base.clone(), SERVICE)
+    } else {
+        Stores(vec![])
+    };
+    let slices: Stores<EndpointSlice> = if want_svc {
+        w.spawn(&mut tasks, client, ns, base.clone(), SLICE)
+    } else {
+        Stores(vec![])
+    };
+    let sms: Stores<crd::ServiceMonitor> = if want_svc {
+        w.spawn(&mut tasks, client, ns, base.clone(), SM)
+    } else {
+        Stores(vec![])
+    };
+    let pms: Stores<crd::PodMonitor> = if cfg.podmonitors {
+        w.spawn(&mut tasks, client, ns, base.clone(), PM)
+    } else {
+        Stores(vec![])
+    };
+    // Namespaces are cluster-scoped: watched only when every namespace is.
+    let namespaces: Vec<Store<Namespace>> = if ns.is_empty() {
+        vec![w.spawn_one(
+            &mut tasks,
+            Api::all(client.clone()),
+            base.clone(),
+            NAMESPACE,
+        )]
+    } else {
+        vec![]
+    };
+
+    let (lead_tx, mut lead_rx) = channel::channel(false);
+    let lease = LeaseConfig {
+        namespace: access.lease_namespace.clone(),
+        name: cfg.lease_name.clone(),
+        identity: access.identity.clone(),
+        lease_duration: cfg.lease_duration,
+        retry: LeaseConfig::default_retry(cfg.lease_duration),
+    };
+    tasks.push(tokio::spawn(leader::run(
+        client.clone(),
+        lease,
+        lead_tx,
+        telemetry.clone(),
+        stop.clone(),
+    )));
+
+    let notify = w.notify.clone();
+    let sources = Sources {
+        service_monitors: cfg.servicemonitors,
+        pod_monitors: cfg.podmonitors,
+        annotations: cfg.annotations,
+    };
+    tasks.push(tokio::spawn(async move {
+        let mut cache = JobCache::default();
+        let mut secrets = SecretCache::default();
+        let mut last: Option<Arc<Generated>> = None;
+        loop {
+            tokio::select! {
+                _ = notify.notified() => {}
+                r = lead_rx.changed() => { if r.is_err() { break; } }
+                r = global.changed() => {
+                    if r.is_err() { break; }
+                    cache.clear();
+                }
+                _ = tokio::time::sleep(super::secrets::REFRESH) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            tokio::time::sleep(DEBOUNCE).await;
+            let snap = Snapshot {
+                pods: pods.state(),
+                services: services.state(),
+                slices: slices.state(),
+                namespaces: namespaces.iter().flat_map(|s| s.state()).collect(),
+                service_monitors: sms.state(),
+                pod_monitors: pms.state(),
+            };
+            let wanted = secret_names(&snap, sources);
+            secrets.refresh(&access.client, &wanted, &telemetry).await;
+            let g = global.borrow().clone();
+            let leader = *lead_rx.borrow();
+            let cx = Context {
+                node: &access.node_name,
+                leader,
+                sources,
+                global: &g,
+                secrets: &secrets,
+                kubelet: access.kubelet.as_ref(),
+                host_ip: access.host_ip.as_deref(),
+            };
+            let next = generate::generate(&snap, &cx, &mut cache);
+            telemetry.passes.fetch_add(1, Relaxed);
+            if last.as_deref() == Some(&next) {
+                continue;
+            }
+            let new_errors: Vec<_> = next
+                .errors
+                .iter()
+                .filter(|e| !last.as_ref().is_some_and(|l| l.errors.contains(e)))
+                .collect();
+            for (job, err) in new_errors {
+                tracing::warn!(job = %job, error = %err, "kubernetes scrape job refused");
+            }
+            let next = Arc::new(next);
+            last = Some(next.clone());
+            if out.send(next).is_err() {
+                break;
+            }
+        }
+    }));
+    tasks
+}
+
+/// `(namespace, name)` of every Secret the monitors reference.
+fn secret_names(s: &Snapshot, sources: Sources) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let mut add = |ns: Option<&String>, eps: &[crd::Endpoint]| {
+        for ep in eps {
+            for r in monitor::secret_refs(ep) {
+                out.insert((ns.cloned().unwrap_or_default(), r.name.clone()));
+            }
+        }
+    };
+    if sources.service_monitors {
+        for sm in &s.service_monitors {
+            add(sm.metadata.namespace.as_ref(), &sm.spec.endpoints);
+        }
+    }
+    if sources.pod_monitors {
+        for pm in &s.pod_monitors {
+            add(
+                pm.metadata.namespace.as_ref(),
+                &pm.spec.pod_metrics_endpoints,
+            );
+        }
+    }
+    out
+}
