@@ -626,6 +626,12 @@ fn errors_openmetrics() {
         ),
         (b"# UNIT mseconds seconds\n# EOF\n", 1, "is not a suffix"),
         (b"# UNIT seconds seconds\n# EOF\n", 1, "is not a suffix"),
+        (b"# UNIT m_x \xFF\n# EOF\n", 1, "invalid UTF-8 in unit"),
+        (
+            b"# HELP m x\xFF\n{\"a\",\"\xFF\"=\"v\"} 1\n# EOF\n",
+            2,
+            "invalid UTF-8",
+        ),
         (
             b"# HELP m\tx\n# EOF\n",
             1,
