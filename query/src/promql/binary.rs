@@ -43,6 +43,11 @@ pub fn elem(op: TokenId, l: f64, r: f64) -> Result<(f64, bool)> {
     })
 }
 
+/// Arithmetic drops the metric name; comparisons and `atan2` keep it (Prometheus 2.x).
+fn drops_name(op: TokenId) -> bool {
+    matches!(op, T_ADD | T_SUB | T_MUL | T_DIV | T_MOD | T_POW)
+}
+
 fn is_comparison(op: TokenId) -> bool {
     matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
 }
@@ -106,7 +111,7 @@ fn vector_scalar(
     swap: bool,
     ret_bool: bool,
 ) -> Result<Value> {
-    let drop = !is_comparison(op) || ret_bool;
+    let drop = drops_name(op) || ret_bool;
     for se in &mut v {
         if drop {
             se.labels = drop_name(&se.labels);
@@ -273,7 +278,7 @@ fn set_op(ev: &Ev, op: TokenId, l: Vec<Series>, r: Vec<Series>, m: &Matching) ->
 }
 
 fn result_labels(op: TokenId, many: &Labels, one: &Labels, m: &Matching, ret_bool: bool) -> Labels {
-    let mut l = if is_comparison(op) {
+    let mut l = if !drops_name(op) {
         many.clone()
     } else {
         drop_name(many)
@@ -377,7 +382,7 @@ fn vector_vector(
                 ));
             }
             let pts = &mut out[o].pts;
-            if n == 1 && pts.last().is_some_and(|p| p.0 == st) {
+            if pts.last().is_some_and(|p| p.0 == st) {
                 return Err(Error::Execution(
                     "vector cannot contain metrics with the same labelset".into(),
                 ));

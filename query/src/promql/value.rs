@@ -196,9 +196,10 @@ pub fn valid_label_name(s: &str) -> bool {
 }
 
 /// Merges series that carry the same label set (points from several inputs landing on one
-/// output). With a single-step grid a collision is Prometheus' "same labelset" error; over a
-/// range the points are concatenated in step order, as Prometheus' range evaluation does.
-pub fn merge_same_labels(mut v: Vec<Series>, single_step: bool) -> crate::Result<Vec<Series>> {
+/// output, as after dropping the metric name). Two points of one label set at the same step
+/// are Prometheus' "vector cannot contain metrics with the same labelset" error; at
+/// different steps the points are merged in step order.
+pub fn merge_same_labels(mut v: Vec<Series>, _single_step: bool) -> crate::Result<Vec<Series>> {
     if v.len() < 2 {
         return Ok(v);
     }
@@ -214,11 +215,6 @@ pub fn merge_same_labels(mut v: Vec<Series>, single_step: bool) -> crate::Result
     if !dup {
         return Ok(v);
     }
-    if single_step {
-        return Err(crate::Error::Execution(
-            "vector cannot contain metrics with the same labelset".into(),
-        ));
-    }
     let mut out: Vec<Series> = Vec::with_capacity(v.len());
     let mut idx: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
     for s in v.drain(..) {
@@ -227,6 +223,11 @@ pub fn merge_same_labels(mut v: Vec<Series>, single_step: bool) -> crate::Result
                 let o: &mut Series = &mut out[i];
                 o.pts.extend(s.pts);
                 o.pts.sort_by_key(|p| p.0);
+                if o.pts.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(crate::Error::Execution(
+                        "vector cannot contain metrics with the same labelset".into(),
+                    ));
+                }
             }
             None => {
                 idx.insert(s.labels.clone(), out.len());
