@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod promql;
+pub mod rules;
 pub mod selector;
 pub mod template;
 

@@ -18,7 +18,7 @@ pub enum Value {
 }
 
 /// Runs a PromQL query for the `query` template function: returns `(labels, value)` pairs.
-pub type QueryFn = dyn Fn(&str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String>;
+pub type QueryFn<'a> = dyn Fn(&str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> + 'a;
 
 impl Value {
     pub fn truthy(&self) -> bool {
@@ -91,7 +91,7 @@ impl Value {
 
 pub(super) struct State<'a> {
     vars: Vec<(String, Value)>,
-    pub query: Option<&'a QueryFn>,
+    pub query: Option<&'a QueryFn<'a>>,
     out: String,
     steps: usize,
 }
@@ -102,7 +102,7 @@ pub fn execute(
     nodes: &[Node],
     dot: &Value,
     vars: &[(&str, Value)],
-    query: Option<&QueryFn>,
+    query: Option<&QueryFn<'_>>,
 ) -> Result<String, ExecError> {
     let mut st = State {
         vars: std::iter::once(("".to_string(), dot.clone()))

@@ -48,7 +48,7 @@ impl Template {
         &self,
         dot: &Value,
         vars: &[(&str, Value)],
-        query: Option<&QueryFn>,
+        query: Option<&QueryFn<'_>>,
     ) -> Result<String, ExecError> {
         exec::execute(&self.nodes, dot, vars, query)
     }
@@ -80,9 +80,18 @@ fn str_map(m: &BTreeMap<String, String>) -> Value {
 pub fn expand_alert(
     src: &str,
     data: &AlertData,
-    query: Option<&QueryFn>,
+    query: Option<&QueryFn<'_>>,
 ) -> Result<String, String> {
     let t = Template::parse(src).map_err(|e| e.to_string())?;
+    expand_parsed(&t, data, query)
+}
+
+/// [`expand_alert`] for a template parsed once up front.
+pub fn expand_parsed(
+    t: &Template,
+    data: &AlertData,
+    query: Option<&QueryFn<'_>>,
+) -> Result<String, String> {
     let labels = str_map(&data.labels);
     let ext = str_map(&data.external_labels);
     let dot = Value::Map(
