@@ -344,5 +344,37 @@ fn bench_select(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_append, bench_select);
+fn bench_chunk(c: &mut Criterion) {
+    // One chunk of 120 node_cpu_seconds_total-like samples (float counter, ms jitter).
+    let mut rng = Rng(5);
+    let mut s = synth_series(1).pop().expect("one series");
+    s.kind = Kind::FloatCounter;
+    let samples: Vec<(i64, f64)> = (0..120)
+        .map(|i| {
+            (
+                T0 + i * STEP + (rng.next() % 3) as i64,
+                s.next_value(&mut rng),
+            )
+        })
+        .collect();
+    let chunk = lookout_store::tsdb::chunk::Chunk::encode(&samples).expect("encode");
+    let mut g = c.benchmark_group("chunk");
+    g.sample_size(30).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(120));
+    g.bench_function("encode_120", |b| {
+        b.iter(|| {
+            let mut e = ChunkEncoder::new();
+            for &(t, v) in &samples {
+                e.append(t, v).expect("increasing");
+            }
+            black_box(e.finish())
+        })
+    });
+    g.bench_function("decode_120", |b| {
+        b.iter(|| black_box(chunk.iter().fold(0.0, |acc, (_, v)| acc + v)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_append, bench_select, bench_chunk);
 criterion_main!(benches);

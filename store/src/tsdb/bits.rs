@@ -188,13 +188,8 @@ impl<'a> BitReader<'a> {
     #[inline]
     pub fn read_bits(&mut self, n: u32) -> Option<u64> {
         debug_assert!(n <= 64);
-        if n == 0 {
-            return Some(0);
-        }
         if n > 56 {
-            let hi = self.read_bits(n - 32)?;
-            let lo = self.read_bits(32)?;
-            return Some((hi << 32) | lo);
+            return self.read_wide(n);
         }
         if self.avail < n {
             self.refill();
@@ -202,10 +197,19 @@ impl<'a> BitReader<'a> {
                 return None;
             }
         }
-        let v = self.window >> (64 - n);
+        // Two shifts so that n == 0 yields 0 instead of shifting by 64.
+        let v = (self.window >> 1) >> (63 - n);
         self.window <<= n;
         self.avail -= n;
         Some(v)
+    }
+
+    /// Reads 57..=64 bits in two parts (the window cannot always hold them at once).
+    #[cold]
+    fn read_wide(&mut self, n: u32) -> Option<u64> {
+        let hi = self.read_bits(n - 32)?;
+        let lo = self.read_bits(32)?;
+        Some((hi << 32) | lo)
     }
 
     /// Reads an unsigned varint written by [`BitWriter::write_uvarint`].

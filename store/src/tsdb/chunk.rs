@@ -312,6 +312,7 @@ impl<'a> ChunkIter<'a> {
         self.corrupt
     }
 
+    #[inline]
     fn decode(&mut self) -> Option<(i64, f64)> {
         match self.read {
             0 => {

@@ -248,3 +248,19 @@ fn encode_helper_refuses_unsorted_input() {
     assert!(c.overlaps(2, 5));
     assert!(!c.overlaps(3, 5));
 }
+
+#[test]
+fn documented_example_bytes() {
+    // The example at the end of store/docs/chunk-format.md, byte for byte.
+    let c = encode(&[(1000, 1.0), (16000, 1.0), (31001, 2.0)])
+        .finish()
+        .expect("non-empty");
+    let want: &[u8] = &[
+        0x00, 0x03, // count
+        0xD0, 0x0F, // varint zig-zag 1000
+        0x3F, 0xF0, 0, 0, 0, 0, 0, 0, // 1.0
+        0x98, 0x75, // varint 15000
+        0x40, 0x70, 0x95, 0xFF, 0xC0, // 0 | 10 0000001 | 11 00001 001010 11111111111 | pad
+    ];
+    assert_eq!(c.bytes(), want);
+}

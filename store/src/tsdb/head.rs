@@ -293,16 +293,19 @@ impl Querier for Head {
         }
         let refs = self.postings.read().select(matchers);
         let mut out = Vec::new();
+        // Decoded into a reused buffer, then copied out at the exact size: one allocation
+        // per series instead of a growing vector's several.
+        let mut scratch = Vec::new();
         for r in refs {
             let Some(s) = self.series.get(r) else {
                 continue;
             };
-            let mut samples = Vec::new();
-            s.state.lock().collect(mint, maxt, &mut samples);
-            if !samples.is_empty() {
+            scratch.clear();
+            s.state.lock().collect(mint, maxt, &mut scratch);
+            if !scratch.is_empty() {
                 out.push(Series {
                     labels: s.labels.to_labels(),
-                    samples,
+                    samples: scratch.as_slice().to_vec(),
                 });
             }
         }
