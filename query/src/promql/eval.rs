@@ -393,10 +393,11 @@ impl<'a, 'c> Ev<'a, 'c> {
             end: hi,
             step,
         };
-        if grid.len() > 0 && (hi - start) / step > 50_000_000 {
-            return Err(Error::Execution(
-                "subquery would evaluate too many steps".into(),
-            ));
+        // One value per inner step is held at least: count the steps before allocating them.
+        if hi >= start {
+            let steps = ((hi - start) / step).saturating_add(1);
+            self.ctx
+                .add_samples(usize::try_from(steps).unwrap_or(usize::MAX))?;
         }
         let inner = Ev::new(self.ctx, grid);
         let v = if grid.is_empty() {
