@@ -51,7 +51,7 @@ enum HistPart {
 /// One sample line: the static text before its value ends at `text_end`.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    text_end: u32,
+    text_end: usize,
     /// Hash key for per-target jitter; all lines of one histogram share it.
     key: u32,
     decimals: u8,
@@ -117,7 +117,7 @@ impl Payload {
                 }
                 text.push(b' ');
                 slots.push(Slot {
-                    text_end: text.len() as u32,
+                    text_end: text.len(),
                     key: s.key,
                     decimals: s.decimals,
                     model: s.model,
@@ -155,7 +155,7 @@ impl Payload {
         let tick = elapsed_secs.max(0.0) as u64;
         let mut pos = 0usize;
         for slot in &self.slots {
-            let end = slot.text_end as usize;
+            let end = slot.text_end;
             out.extend_from_slice(&self.text[pos..end]);
             let v = value(slot, tseed, tick, elapsed_secs);
             write_fixed(out, v, slot.decimals);
