@@ -20,6 +20,7 @@ mod global;
 mod http;
 mod kubernetes;
 mod load;
+mod logs;
 pub mod notify;
 mod position;
 pub mod relabel;
@@ -57,5 +58,9 @@ pub use secret::{Secret, SecretSource};
 pub use storage::{
     DEFAULT_RETENTION_TIME, RawRetention, RawStorageConfig, RawTsdbConfig, StorageConfig,
     TsdbConfig,
+};
+pub use logs::{
+    DEFAULT_LOG_RETENTION_TIME, DEFAULT_MAX_LINE_SIZE, DEFAULT_PODS_ROOT, LogsConfig, RawLogCommit,
+    RawLogIndex, RawLogRetention, RawLogsConfig,
 };
 pub use tls::{RawTlsConfig, TlsConfig, TlsVersion};

@@ -24,6 +24,7 @@ use crate::discovery::is_valid_glob;
 use crate::error::{Error, Result};
 use crate::global::{GlobalConfig, RawGlobalConfig};
 use crate::kubernetes::{KubernetesConfig, RawKubernetesConfig};
+use crate::logs::{LogsConfig, RawLogsConfig};
 use crate::notify::{AlertingConfig, Notifications, RawAlertingConfig, RawNotifications};
 use crate::position::{Positions, PositionsError, field, index};
 use crate::scrape::{RawScrapeConfig, ScrapeConfig};
@@ -43,7 +44,7 @@ pub const SELF_SCRAPE_JOB: &str = "lookout";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping of config sections (global, scrape_configs, rule_files, storage, kubernetes, alerting, notifications)"
+    expecting = "a mapping of config sections (global, scrape_configs, rule_files, storage, kubernetes, alerting, notifications, logs)"
 )]
 pub struct RawConfig {
     /// Defaults for all jobs and rule groups, and the external labels.
@@ -62,6 +63,8 @@ pub struct RawConfig {
     pub alerting: Option<RawAlertingConfig>,
     /// Built-in notifications in Alertmanager's format (`route`, `receivers`).
     pub notifications: Option<RawNotifications>,
+    /// Log tailing and the log index.
+    pub logs: Option<RawLogsConfig>,
 }
 
 /// A checked configuration.
@@ -76,6 +79,7 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `None` when the section is absent (no built-in notifications).
     pub notifications: Option<Notifications>,
+    pub logs: LogsConfig,
     /// The file the config was loaded from (`None` for [`load_str`] and the default).
     pub source: Option<PathBuf>,
 }
@@ -202,7 +206,10 @@ impl RawConfig {
             None => None,
         };
 
+        let logs = self.logs.clone().unwrap_or_default().check(ctx, "logs")?;
+
         Ok(Config {
+            logs,
             alerting,
             notifications,
             global,
