@@ -163,6 +163,8 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     let telemetry = Arc::new(Telemetry::new());
     telemetry.config_last_reload_success.store(1, Relaxed);
     let head = Arc::new(Head::new());
+    let log_metrics = Arc::new(crate::logs::LogMetrics::default());
+    let logs = crate::logs::start_from_config(&cfg.logs, &opts.data_dir, log_metrics.clone());
     let manager = Arc::new(ScrapeManager::new(head.clone(), telemetry.clone()));
     let (utx, mut urx) = mpsc::channel::<Update>(64);
     let mut discovery: HashMap<String, JobDiscovery> = HashMap::new();
@@ -196,6 +198,12 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
             reload: reload_tx.clone(),
         },
     );
+    let app = match &logs {
+        Some(l) => app.merge(lookout_query::loki::router(lookout_query::loki::LokiState {
+            searcher: l.index.clone(),
+        })),
+        None => app,
+    };
     let (shut_tx, mut shut_rx) = watch::channel(false);
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -236,6 +244,10 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     }
     kube.stop().await;
     manager.shutdown().await;
+    if let Some(l) = logs {
+        // Commits what was read, with its checkpoint.
+        let _ = tokio::task::spawn_blocking(move || l.shutdown()).await;
+    }
     let _ = shut_tx.send(true);
     match server.await {
         Ok(Ok(())) => {}

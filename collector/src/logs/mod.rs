@@ -97,5 +97,61 @@ impl LogsRuntime {
     }
 }
 
+/// The node name for the `node` label: configured, else `$NODE_NAME`, else the host name.
+pub fn node_name(configured: Option<&str>) -> String {
+    if let Some(n) = configured {
+        return n.to_string();
+    }
+    if let Ok(n) = std::env::var("NODE_NAME")
+        && !n.is_empty()
+    {
+        return n;
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Starts tailing as configured, when enabled; an index that cannot be opened is logged and
+/// tailing stays off (the rest of the agent runs).
+pub fn start_from_config(
+    cfg: &lookout_config::LogsConfig,
+    data_dir: &Path,
+    metrics: Arc<LogMetrics>,
+) -> Option<LogsRuntime> {
+    if !cfg.is_enabled() {
+        return None;
+    }
+    let logs_dir = data_dir.join("logs");
+    let mut io = LogIndexOptions::new(logs_dir.join("index"));
+    io.partition_width = cfg.partition;
+    io.writer_memory_bytes = cfg.writer_memory as usize;
+    io.retention_time = cfg.retention_time;
+    io.retention_size = cfg.retention_size;
+    let mut t = TailOptions::new(logs_dir.join("checkpoints"));
+    t.pods_root = cfg.pods_root.is_dir().then(|| cfg.pods_root.clone());
+    t.globs = cfg.paths.clone();
+    t.node = node_name(cfg.node.as_deref());
+    t.start_at_end = cfg.start_at_end;
+    t.max_line_size = cfg.max_line_size as usize;
+    t.rate_limit_bytes = cfg.rate_limit;
+    t.commit = lookout_store::logs::CommitPolicy {
+        max_lines: cfg.commit_max_lines,
+        max_interval: cfg.commit_interval,
+    };
+    match LogsRuntime::start(io, t, metrics) {
+        Ok(rt) => {
+            tracing::info!(pods_root = %cfg.pods_root.display(), paths = cfg.paths.len(), "log tailing started");
+            Some(rt)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the log index; log tailing is off");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

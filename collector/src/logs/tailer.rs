@@ -94,6 +94,7 @@ struct Candidate {
 /// The tailer's state; [`Tailer::run`] is its thread.
 pub struct Tailer {
     opts: TailOptions,
+    index: Arc<LogIndex>,
     writer: IndexWriterHandle,
     metrics: Arc<LogMetrics>,
     tails: Vec<Tail>,
@@ -165,6 +166,7 @@ impl Tailer {
         Tailer {
             buf: vec![0u8; opts.read_chunk.max(4096)],
             opts,
+            index: index.clone(),
             writer: index.writer(),
             metrics,
             tails: Vec::new(),
@@ -523,8 +525,23 @@ impl Tailer {
     /// Runs until `stop`; `wake` is signalled by file-system events.
     pub fn run(mut self, stop: Arc<AtomicBool>, wake: mpsc::Receiver<()>) {
         let mut last_scan = Instant::now() - self.opts.scan_interval;
+        let mut last_retention = Instant::now();
         let mut woken = false;
         while !stop.load(Relaxed) {
+            if last_retention.elapsed() >= Duration::from_secs(60) {
+                last_retention = Instant::now();
+                match self.index.apply_retention(now_ns()) {
+                    Ok(r) if r.partitions_removed > 0 => {
+                        tracing::info!(
+                            partitions = r.partitions_removed,
+                            bytes = r.bytes_removed,
+                            "log retention removed partitions"
+                        )
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "log retention failed"),
+                }
+            }
             if woken || last_scan.elapsed() >= self.opts.scan_interval {
                 self.scan();
                 last_scan = Instant::now();
