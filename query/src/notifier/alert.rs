@@ -83,7 +83,9 @@ pub fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -200,7 +202,9 @@ mod tests {
     use super::*;
 
     fn ls(p: &[(&str, &str)]) -> BTreeMap<String, String> {
-        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -209,7 +213,10 @@ mod tests {
         // Fingerprint use the same FNV-1a scheme).
         assert_eq!(fingerprint(&BTreeMap::new()), 14_695_981_039_346_656_037);
         assert_eq!(
-            fingerprint(&ls(&[("name", "garland, briggs"), ("fear", "love is not enough")])),
+            fingerprint(&ls(&[
+                ("name", "garland, briggs"),
+                ("fear", "love is not enough")
+            ])),
             5_799_056_148_416_392_346
         );
     }

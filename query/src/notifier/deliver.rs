@@ -153,7 +153,10 @@ async fn attempt_once(
     };
     let mut text = resp.text().await.unwrap_or_default();
     if text.len() > 200 {
-        let cut = (0..=200).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=200)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         text.truncate(cut);
     }
     Err((

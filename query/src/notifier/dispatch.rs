@@ -135,9 +135,18 @@ impl Dispatcher {
     }
 
     /// Files an alert into every group its routes select.
-    fn file(&mut self, stored: Stored, carried: Option<&HashMap<(String, String), Vec<Option<NfEntry>>>>) {
+    fn file(
+        &mut self,
+        stored: Stored,
+        carried: Option<&HashMap<(String, String), Vec<Option<NfEntry>>>>,
+    ) {
         let labels = &stored.alert.labels;
-        let routes: Vec<(String, BTreeMap<String, String>, (Duration, Duration, Duration), String)> = self
+        let routes: Vec<(
+            String,
+            BTreeMap<String, String>,
+            (Duration, Duration, Duration),
+            String,
+        )> = self
             .cfg
             .root
             .matches(labels)
@@ -159,9 +168,14 @@ impl Dispatcher {
             let group = match self.groups.get(&key) {
                 Some((g, _)) => g.clone(),
                 None => {
-                    let log = carried.and_then(|c| c.get(&(key.clone(), receiver.clone())).cloned());
+                    let log =
+                        carried.and_then(|c| c.get(&(key.clone(), receiver.clone())).cloned());
                     let g = Arc::new(Group::new(key.clone(), gl, timing, rcv, log));
-                    let h = tokio::spawn(group::run(g.clone(), self.shared.clone(), self.idle_tx.clone()));
+                    let h = tokio::spawn(group::run(
+                        g.clone(),
+                        self.shared.clone(),
+                        self.idle_tx.clone(),
+                    ));
                     self.groups.insert(key.clone(), (g.clone(), h));
                     g
                 }

@@ -144,7 +144,11 @@ impl Group {
 }
 
 /// Runs a group until stopped; tells the dispatcher when the group ran empty.
-pub(crate) async fn run(group: Arc<Group>, shared: Arc<Shared>, idle: mpsc::UnboundedSender<String>) {
+pub(crate) async fn run(
+    group: Arc<Group>,
+    shared: Arc<Shared>,
+    idle: mpsc::UnboundedSender<String>,
+) {
     loop {
         let deadline = group.state.lock().next_flush;
         tokio::select! {
@@ -214,8 +218,16 @@ async fn flush(group: &Arc<Group>, shared: &Arc<Shared>) {
         (views, versions, st.nflog.clone())
     };
     sort_alerts(&mut views);
-    let firing: HashSet<u64> = views.iter().filter(|a| a.firing).map(|a| a.fingerprint).collect();
-    let resolved: HashSet<u64> = views.iter().filter(|a| !a.firing).map(|a| a.fingerprint).collect();
+    let firing: HashSet<u64> = views
+        .iter()
+        .filter(|a| a.firing)
+        .map(|a| a.fingerprint)
+        .collect();
+    let resolved: HashSet<u64> = views
+        .iter()
+        .filter(|a| !a.firing)
+        .map(|a| a.fingerprint)
+        .collect();
     let data = Arc::new(NotifyData {
         receiver: group.receiver.name.clone(),
         group_key: group.key.clone(),

@@ -36,7 +36,9 @@ impl AlertView {
         if self.firing { "firing" } else { "resolved" }
     }
     pub fn ends_at_str(&self) -> String {
-        self.ends_at.map(rfc3339).unwrap_or_else(|| ZERO_TIME.to_string())
+        self.ends_at
+            .map(rfc3339)
+            .unwrap_or_else(|| ZERO_TIME.to_string())
     }
     pub fn fingerprint_str(&self) -> String {
         format!("{:016x}", self.fingerprint)
@@ -56,7 +58,11 @@ pub(crate) struct NotifyData {
 impl NotifyData {
     /// `firing` when any alert fires.
     pub fn status(&self) -> &'static str {
-        if self.alerts.iter().any(|a| a.firing) { "firing" } else { "resolved" }
+        if self.alerts.iter().any(|a| a.firing) {
+            "firing"
+        } else {
+            "resolved"
+        }
     }
 
     pub fn common_labels(&self) -> BTreeMap<String, String> {
@@ -181,7 +187,8 @@ pub(crate) const DEFAULT_MD_TEXT: &str = r#"{{ range .Alerts }}{{ if eq .Status 
 {{ end }}{{ end }}"#;
 
 /// Discord: one embed per alert; its title and description (dot = the alert).
-pub(crate) const DEFAULT_ALERT_TITLE: &str = r#"{{ .Labels.alertname }}{{ with .Annotations.summary }}: {{ . }}{{ end }}"#;
+pub(crate) const DEFAULT_ALERT_TITLE: &str =
+    r#"{{ .Labels.alertname }}{{ with .Annotations.summary }}: {{ . }}{{ end }}"#;
 pub(crate) const DEFAULT_ALERT_TEXT: &str = r#"{{ with .Annotations.description }}{{ . }}
 {{ end }}{{ range $k, $v := .Labels }}{{ if ne $k "alertname" }}`{{ $k }}={{ $v }}` {{ end }}{{ end }}"#;
 
@@ -196,7 +203,9 @@ impl MessageTemplate {
         if let Some(src) = user {
             match Template::parse(src) {
                 Ok(t) => return MessageTemplate(t),
-                Err(e) => tracing::warn!(template = what, error = %e, "bad notification template, using the default"),
+                Err(e) => {
+                    tracing::warn!(template = what, error = %e, "bad notification template, using the default")
+                }
             }
         }
         // Our defaults are tested to parse; an empty template is the last resort.

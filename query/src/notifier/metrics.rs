@@ -120,7 +120,11 @@ impl NotifierMetrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let per_kind: [(&str, &str, &[AtomicU64; 5]); 3] = [
-            ("lookout_notifications_sent_total", "Notifications delivered.", &self.sent),
+            (
+                "lookout_notifications_sent_total",
+                "Notifications delivered.",
+                &self.sent,
+            ),
             (
                 "lookout_notifications_failed_total",
                 "Failed notification attempts (each failed request).",
@@ -145,8 +149,18 @@ impl NotifierMetrics {
         }
         let queues = [QueueKind::Alertmanager, QueueKind::Dispatch];
         let per_queue: [(&str, &str, &str, &[AtomicU64; 2]); 3] = [
-            ("lookout_notifier_queue_length", "Alerts waiting in the queue.", "gauge", &self.queue_len),
-            ("lookout_notifier_queue_capacity", "Capacity of the queue.", "gauge", &self.queue_cap),
+            (
+                "lookout_notifier_queue_length",
+                "Alerts waiting in the queue.",
+                "gauge",
+                &self.queue_len,
+            ),
+            (
+                "lookout_notifier_queue_capacity",
+                "Capacity of the queue.",
+                "gauge",
+                &self.queue_cap,
+            ),
             (
                 "lookout_notifier_alerts_dropped_total",
                 "Alerts dropped because the queue was full.",

@@ -151,8 +151,8 @@ impl Notifier {
             QueueKind::Dispatch,
             telemetry,
         ));
-        let dispatch = notifications
-            .map(|n| Dispatcher::spawn(n, shared.clone(), dispatch_queue.clone()));
+        let dispatch =
+            notifications.map(|n| Dispatcher::spawn(n, shared.clone(), dispatch_queue.clone()));
         Notifier {
             shared,
             external_labels,
@@ -235,7 +235,10 @@ impl Notifier {
             }
         };
         if tokio::time::timeout(bound, work).await.is_err() {
-            tracing::warn!(?bound, "notifier shutdown timed out; pending notifications lost");
+            tracing::warn!(
+                ?bound,
+                "notifier shutdown timed out; pending notifications lost"
+            );
         }
         self.am_task.abort();
         if let Some((_, h)) = dispatch {

@@ -173,7 +173,11 @@ impl IntegrationRt {
                     Some(m) => vec![(title.clone(), m.render(&dot), color(data.num_firing() > 0))],
                     None => {
                         let n = data.alerts.len();
-                        let shown = if n > DISCORD_EMBEDS_MAX { DISCORD_EMBEDS_MAX - 1 } else { n };
+                        let shown = if n > DISCORD_EMBEDS_MAX {
+                            DISCORD_EMBEDS_MAX - 1
+                        } else {
+                            n
+                        };
                         let mut e: Vec<(String, String, u32)> = data.alerts[..shown]
                             .iter()
                             .map(|a| {
@@ -200,7 +204,11 @@ impl IntegrationRt {
             }
             Body::Teams { title, text } => {
                 let dot = data.to_value();
-                teams(&title.render(&dot), &text.render(&dot), data.num_firing() > 0)
+                teams(
+                    &title.render(&dot),
+                    &text.render(&dot),
+                    data.num_firing() > 0,
+                )
             }
         }
     }
@@ -209,7 +217,10 @@ impl IntegrationRt {
 /// Slack Block Kit message with a `text` fallback.
 pub(crate) fn slack(title: &str, text: &str) -> Json {
     let fallback = truncate(&format!("{title}\n{text}"), SLACK_TEXT_MAX);
-    let mut blocks = vec![section(&format!("*{}*", truncate(title, SLACK_SECTION_MAX - 2)))];
+    let mut blocks = vec![section(&format!(
+        "*{}*",
+        truncate(title, SLACK_SECTION_MAX - 2)
+    ))];
     for chunk in chunks(text, SLACK_SECTION_MAX, SLACK_BLOCKS_MAX - 1) {
         blocks.push(section(&chunk));
     }
@@ -246,7 +257,11 @@ pub(crate) fn chunks(text: &str, max: usize, max_chunks: usize) -> Vec<String> {
                 continue;
             }
             // One line longer than a chunk: hard split.
-            let cut = rest.char_indices().nth(max).map(|(i, _)| i).unwrap_or(rest.len());
+            let cut = rest
+                .char_indices()
+                .nth(max)
+                .map(|(i, _)| i)
+                .unwrap_or(rest.len());
             out.push(rest[..cut].to_string());
             rest = &rest[cut..];
             if out.len() == max_chunks && !rest.is_empty() {
@@ -344,7 +359,9 @@ pub(crate) fn teams(title: &str, text: &str, firing: bool) -> Json {
     let mut text = truncate(text, TEAMS_BODY_MAX.saturating_sub(title_len));
     loop {
         let v = build(&text);
-        let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&v)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
         if size <= TEAMS_BODY_MAX || text.is_empty() {
             return v;
         }
@@ -415,8 +432,9 @@ mod tests {
 
     #[test]
     fn discord_total_limit() {
-        let mut e: Vec<(String, String, u32)> =
-            (0..12).map(|_| ("t".repeat(500), "d".repeat(5_000), 1)).collect();
+        let mut e: Vec<(String, String, u32)> = (0..12)
+            .map(|_| ("t".repeat(500), "d".repeat(5_000), 1))
+            .collect();
         let v = discord("title", &mut e);
         let embeds = v["embeds"].as_array().unwrap();
         assert_eq!(embeds.len(), 10);

@@ -35,7 +35,9 @@ impl RouteNode {
 
     fn build_under(r: &Route, parent_key: Option<&str>) -> RouteNode {
         let mut ms: Vec<&AlertMatcher> = r.matchers.iter().collect();
-        ms.sort_by(|a, b| (&a.name, &a.value, op_str(a.op)).cmp(&(&b.name, &b.value, op_str(b.op))));
+        ms.sort_by(|a, b| {
+            (&a.name, &a.value, op_str(a.op)).cmp(&(&b.name, &b.value, op_str(b.op)))
+        });
         let printed: Vec<String> = ms
             .iter()
             .map(|m| format!("{}{}{}", m.name, op_str(m.op), go_quote(&m.value)))
@@ -70,7 +72,11 @@ impl RouteNode {
         out
     }
 
-    fn match_into<'a>(&'a self, labels: &BTreeMap<String, String>, out: &mut Vec<&'a RouteNode>) -> bool {
+    fn match_into<'a>(
+        &'a self,
+        labels: &BTreeMap<String, String>,
+        out: &mut Vec<&'a RouteNode>,
+    ) -> bool {
         if !self.matchers.iter().all(|m| m.matches(labels)) {
             return false;
         }

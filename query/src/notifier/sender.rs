@@ -63,7 +63,11 @@ pub(crate) fn am_body(alerts: &[Alert]) -> Json {
     )
 }
 
-pub(crate) async fn run(queue: Arc<Queue>, targets: Arc<Mutex<Vec<AmTarget>>>, shared: Arc<Shared>) {
+pub(crate) async fn run(
+    queue: Arc<Queue>,
+    targets: Arc<Mutex<Vec<AmTarget>>>,
+    shared: Arc<Shared>,
+) {
     loop {
         queue.ready.notified().await;
         send_all(&queue, &targets, &shared).await;

@@ -49,7 +49,13 @@ impl Recorder {
     }
 
     pub fn requests(&self, path: &str) -> Vec<Request> {
-        self.0.lock().log.iter().filter(|r| r.path == path).cloned().collect()
+        self.0
+            .lock()
+            .log
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
     }
 
     /// Successful requests (2xx answered) to `path`.
@@ -179,7 +185,9 @@ pub fn notifications(route: Route, receivers: Vec<Receiver>) -> Notifications {
 }
 
 pub fn labels(p: &[(&str, &str)]) -> BTreeMap<String, String> {
-    p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    p.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A firing alert (ends in 10 minutes, as the rule manager would set).
