@@ -6,6 +6,7 @@
 //! configuration stays. A good one is applied job by job: unchanged jobs keep their loops and
 //! discovery; changed ones are rebuilt (see `scrape` for what survives).
 
+use crate::alerts::{self, Alerting};
 use crate::discovery::{self, Update};
 use crate::http::{self, CollectorTargets, SelfState};
 use crate::scrape::ScrapeManager;
@@ -47,6 +48,8 @@ pub enum AgentError {
     },
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
+    #[error("rules: {0}")]
+    Rules(String),
     #[error("kubernetes discovery: {0}")]
     Kubernetes(#[from] discovery::kubernetes::AccessError),
 }
@@ -179,7 +182,12 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
 
     let mut kube =
         discovery::kubernetes::Runner::new(opts.kube.clone(), telemetry.kubernetes.clone());
-    kube.configure(&cfg.kubernetes, &cfg.global, &manager).await?;
+    kube.configure(&cfg.kubernetes, &cfg.global, &manager)
+        .await?;
+
+    let groups = alerts::load_rules(&cfg).map_err(AgentError::Rules)?;
+    let alerting = Alerting::start(&cfg, groups, head.clone(), format!("http://{bound}"))
+        .map_err(AgentError::Rules)?;
 
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = mpsc::channel::<()>(1);
@@ -196,12 +204,30 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
             head: head.clone(),
             ready: ready.clone(),
             reload: reload_tx.clone(),
+            extra_metrics: vec![
+                {
+                    let m = alerting.metrics.clone();
+                    Arc::new(move || m.render())
+                },
+                {
+                    let m = log_metrics.clone();
+                    Arc::new(move || {
+                        let mut s = String::new();
+                        m.render(&mut s);
+                        s
+                    })
+                },
+            ],
         },
-    );
+    )
+    .merge(lookout_query::rules::api::router(alerting.rules.clone()))
+    .merge(lookout_query::api::write::write_router(head.clone()));
     let app = match &logs {
-        Some(l) => app.merge(lookout_query::loki::router(lookout_query::loki::LokiState {
-            searcher: l.index.clone(),
-        })),
+        Some(l) => app.merge(lookout_query::loki::router(
+            lookout_query::loki::LokiState {
+                searcher: l.index.clone(),
+            },
+        )),
         None => app,
     };
     let (shut_tx, mut shut_rx) = watch::channel(false);
@@ -225,11 +251,11 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
             Some(u) = urx.recv() => manager.update(u),
             g = kube.changed() => kube.apply(&manager, g),
             Some(()) = reload_rx.recv() => {
-                reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry);
+                reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry, &alerting);
                 reload_kube(&mut kube, &cfg, &manager).await;
             }
             _ = recv(&mut hup) => {
-                reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry);
+                reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry, &alerting);
                 reload_kube(&mut kube, &cfg, &manager).await;
             }
             _ = recv(&mut term) => { tracing::info!("received SIGTERM, shutting down"); break; }
@@ -243,6 +269,7 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         }
     }
     kube.stop().await;
+    alerting.shutdown().await;
     manager.shutdown().await;
     if let Some(l) = logs {
         // Commits what was read, with its checkpoint.
@@ -282,6 +309,7 @@ async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn reload(
     opts: &AgentOptions,
     bound: &SocketAddr,
@@ -290,9 +318,18 @@ fn reload(
     discovery: &mut HashMap<String, JobDiscovery>,
     utx: &mpsc::Sender<Update>,
     telemetry: &Arc<Telemetry>,
+    alerting: &Alerting,
 ) {
     telemetry.config_reloads_total.fetch_add(1, Relaxed);
-    match load(opts, &bound.to_string()) {
+    // Config and rule files load together: either both apply or neither does.
+    let loaded = load(opts, &bound.to_string())
+        .map_err(|e| e.to_string())
+        .and_then(|new| {
+            let groups = alerts::load_rules(&new)?;
+            alerting.apply(&new, groups)?;
+            Ok(new)
+        });
+    match loaded {
         Err(e) => {
             telemetry.config_reload_failures_total.fetch_add(1, Relaxed);
             telemetry.config_last_reload_success.store(0, Relaxed);

@@ -93,6 +93,8 @@ pub struct SelfState {
     pub head: Arc<Head>,
     pub ready: Arc<AtomicBool>,
     pub reload: mpsc::Sender<()>,
+    /// More self-metrics (Prometheus text) appended to `/metrics`, e.g. the notifier's.
+    pub extra_metrics: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
 }
 
 /// The whole router.
@@ -112,6 +114,10 @@ async fn metrics(State(s): State<SelfState>) -> Response {
         "Series in the in-memory head.",
         s.head.num_series() as f64,
     )]);
+    let mut body = body;
+    for f in &s.extra_metrics {
+        body.push_str(&f());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -2,6 +2,7 @@
 //! wires them to the store and the HTTP API.
 
 pub mod agent;
+pub mod alerts;
 pub mod discovery;
 pub mod http;
 pub mod logs;

@@ -63,6 +63,21 @@ enum Cmd {
         #[command(subcommand)]
         what: CheckCmd,
     },
+    /// Run tests.
+    Test {
+        #[command(subcommand)]
+        what: TestCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TestCmd {
+    /// Run rule unit tests in `promtool test rules` format; exits non-zero on failures.
+    Rules {
+        /// The test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,6 +119,9 @@ fn main() -> ExitCode {
         Some(Cmd::Check {
             what: CheckCmd::Rules { files },
         }) => check_rules(&files),
+        Some(Cmd::Test {
+            what: TestCmd::Rules { files },
+        }) => test_rules(&files),
         Some(Cmd::Agent) | None => {
             init_logging(&cli.agent);
             match run_agent(cli.agent) {
@@ -164,6 +182,33 @@ fn check_rules(files: &[PathBuf]) -> ExitCode {
             Err(e) => {
                 ok = false;
                 println!("  FAILED:\n{e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn test_rules(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        println!("Unit Testing:  {}", f.display());
+        match lookout_query::rules::unittest::run_file(f) {
+            Ok(fails) if fails.is_empty() => println!("  SUCCESS\n"),
+            Ok(fails) => {
+                ok = false;
+                println!("  FAILED:");
+                for x in fails {
+                    println!("{x}");
+                }
+                println!();
+            }
+            Err(e) => {
+                ok = false;
+                println!("  FAILED:\n    {e}\n");
             }
         }
     }

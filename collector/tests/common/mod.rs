@@ -37,6 +37,7 @@ pub type Handler = Arc<dyn Fn(&Request, usize) -> Reply + Send + Sync>;
 pub struct Request {
     pub path: String,
     pub head: String,
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -75,6 +76,23 @@ pub async fn serve(handler: Handler) -> SocketAddr {
                     };
                     let head = String::from_utf8_lossy(&buf[..end]).to_string();
                     buf.drain(..end + 4);
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (n, v) = l.split_once(':')?;
+                            n.trim()
+                                .eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < len {
+                        let mut chunk = [0u8; 4096];
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body: Vec<u8> = buf.drain(..len).collect();
                     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                     let n = {
                         let mut c = counts.lock();
@@ -82,7 +100,7 @@ pub async fn serve(handler: Handler) -> SocketAddr {
                         *e += 1;
                         *e
                     };
-                    match h(&Request { path, head }, n) {
+                    match h(&Request { path, head, body }, n) {
                         Reply::Full(code, ct, body) => {
                             let hdr = format!(
                                 "HTTP/1.1 {code} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",

@@ -12,6 +12,7 @@
 
 pub mod alerting;
 pub mod api;
+pub mod unittest;
 
 use crate::promql::{self, EngineOpts, QueryValue};
 use crate::template::QueryFn;
