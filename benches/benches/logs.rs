@@ -1,0 +1,238 @@
+//! Log pipeline benches: tail + parse + index throughput of 150-byte CRI lines, index size
+//! against raw bytes, rare-term search bounded to one hour, and memory while ingesting.
+//!
+//! Scaled down for a 2-core dev machine (the search target is 10 M lines in an hour;
+//! here `LOGS_BENCH_SEARCH_LINES`, default 1 M). Sizes and memory are printed as
+//! `logs/...` lines before the criterion groups.
+//!
+//! Run: `cargo bench -p lookout-benches --bench logs`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lookout_collector::logs::{LogMetrics, TailOptions, Tailer};
+use lookout_store::logs::{
+    CommitPolicy, Direction, LineFilter, LineFilterOp, LogIndex, LogIndexOptions, LogLine,
+    LogQuery, LogSearcher, LogWriter,
+};
+use lookout_store::{Labels, Matcher};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const T0: i64 = 1_700_000_000_000_000_000;
+
+fn words(i: u64) -> String {
+    const W: [&str; 16] = [
+        "GET", "POST", "user", "order", "cache", "miss", "hit", "db", "query", "took", "status",
+        "200", "404", "ok", "retry", "upstream",
+    ];
+    let mut s = String::new();
+    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..6 {
+        s.push_str(W[(x & 15) as usize]);
+        s.push(' ');
+        x >>= 4;
+    }
+    s
+}
+
+/// A ~150-byte CRI line.
+fn cri_line(i: u64) -> String {
+    let secs = 1_700_000_000 + i / 1000;
+    let content = format!(
+        "level=info ts={secs} req={:016x} {}dur={}ms",
+        i.wrapping_mul(0x2545_f491_4f6c_dd1d),
+        words(i),
+        i % 997
+    );
+    let mut l = format!(
+        "2023-11-14T22:13:20.{:09}Z stdout F {content}",
+        i % 1_000_000_000
+    );
+    while l.len() < 149 {
+        l.push('.');
+    }
+    l.push('\n');
+    l
+}
+
+fn write_pod_logs(root: &Path, lines: u64) -> u64 {
+    let dir = root.join("pods/bench_app-0_uid-1/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("0.log")).unwrap());
+    let mut bytes = 0;
+    for i in 0..lines {
+        let l = cri_line(i);
+        bytes += l.len() as u64;
+        f.write_all(l.as_bytes()).unwrap();
+    }
+    f.flush().unwrap();
+    bytes
+}
+
+fn ingest(root: &Path) -> Arc<LogIndex> {
+    let index = LogIndex::open(LogIndexOptions::new(root.join("data/logs/index"))).unwrap();
+    let mut o = TailOptions::new(root.join("data/logs/checkpoints"));
+    o.pods_root = Some(root.join("pods"));
+    o.commit = CommitPolicy {
+        max_lines: 200_000,
+        max_interval: Duration::from_secs(5),
+    };
+    let mut t = Tailer::new(o, &index, Arc::new(LogMetrics::default()));
+    t.scan();
+    while t.pump() > 0 {}
+    t.commit();
+    index
+}
+
+fn rss_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn bench_ingest(c: &mut Criterion) {
+    let lines: u64 = std::env::var("LOGS_BENCH_INGEST_LINES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    let src = tempfile::tempdir().unwrap();
+    let raw = write_pod_logs(src.path(), lines);
+
+    // One measured run for size and memory.
+    let rss0 = rss_kb("VmRSS");
+    let t = Instant::now();
+    let idx = ingest(src.path());
+    let secs = t.elapsed().as_secs_f64();
+    idx.wait_sealing();
+    let st = idx.index_stats();
+    println!(
+        "logs/ingest: {lines} lines, {:.1} MB raw in {secs:.2}s = {:.1} MB/s; index {:.1} MB = {:.1}% of raw; RSS before {} MB, after {} MB, peak {} MB",
+        raw as f64 / 1e6,
+        raw as f64 / 1e6 / secs,
+        st.disk_bytes as f64 / 1e6,
+        100.0 * st.disk_bytes as f64 / raw as f64,
+        rss0 / 1024,
+        rss_kb("VmRSS") / 1024,
+        rss_kb("VmHWM") / 1024
+    );
+    drop(idx);
+
+    let mut g = c.benchmark_group("logs/tail_parse_index");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(raw));
+    g.bench_function("cri_150B", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let _ = std::fs::remove_dir_all(src.path().join("data"));
+                let t = Instant::now();
+                let idx = ingest(src.path());
+                total += t.elapsed();
+                drop(idx);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn bench_search(c: &mut Criterion) {
+    let n: i64 = std::env::var("LOGS_BENCH_SEARCH_LINES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = LogIndexOptions::new(dir.path().join("index"));
+    o.writer_memory_bytes = 64 << 20;
+    let idx = LogIndex::open(o).unwrap();
+    let mut w = idx.writer();
+    let streams: Vec<Labels> = (0..20)
+        .map(|p| {
+            Labels::from_pairs([
+                ("namespace", "bench".to_string()),
+                ("pod", format!("pod-{p}")),
+                ("container", "app".to_string()),
+            ])
+        })
+        .collect();
+    // n lines spread over 2 hours; the search covers the second hour.
+    let step = 7_200_000_000_000 / n;
+    let batch = 10_000;
+    let mut i = 0;
+    while i < n {
+        let texts: Vec<String> = (i..(i + batch).min(n))
+            .map(|k| {
+                if k % (n / 3) == 12_345 {
+                    format!(
+                        "level=error msg=\"payment declined\" trace=zq7rareneedle{k} {}",
+                        words(k as u64)
+                    )
+                } else {
+                    cri_line(k as u64)[31..].trim_end().to_string()
+                }
+            })
+            .collect();
+        let s = &streams[(i / batch) as usize % streams.len()];
+        let lines: Vec<LogLine> = texts
+            .iter()
+            .enumerate()
+            .map(|(j, t)| LogLine {
+                ts_ns: T0 + (i + j as i64) * step,
+                line: t,
+                flags: 0,
+            })
+            .collect();
+        w.append(s, &lines).unwrap();
+        i += batch;
+        if i % 200_000 == 0 {
+            w.commit("").unwrap();
+        }
+    }
+    w.commit("").unwrap();
+    println!(
+        "logs/search corpus: {n} lines over 2h, index {:.1} MB, {} segments",
+        idx.index_stats().disk_bytes as f64 / 1e6,
+        idx.index_stats().segments
+    );
+    let hour = LogQuery {
+        matchers: vec![Matcher::equal("namespace", "bench")],
+        start_ns: T0 + 3_600_000_000_000,
+        end_ns: T0 + 7_200_000_000_000,
+        filters: vec![],
+    };
+    let mut g = c.benchmark_group("logs/search_1h");
+    g.sample_size(10);
+    for (name, needle) in [("substring", "zq7rareneedle"), ("whole_word", " declined ")] {
+        let mut q = hour.clone();
+        q.filters = vec![LineFilter::new(LineFilterOp::Contains, needle).unwrap()];
+        let found = idx
+            .select(&q, Direction::Backward, 100, &mut |_| true)
+            .unwrap()
+            .len();
+        println!("logs/search {name}: {found} hits");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                idx.select(&q, Direction::Backward, 100, &mut |_| true)
+                    .unwrap()
+                    .len()
+            })
+        });
+    }
+    g.bench_function("latest_100_no_filter", |b| {
+        b.iter(|| {
+            idx.select(&hour, Direction::Backward, 100, &mut |_| true)
+                .unwrap()
+                .len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_ingest, bench_search);
+criterion_main!(benches);
