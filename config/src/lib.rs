@@ -29,12 +29,12 @@ mod scrape;
 pub mod secret;
 pub mod size;
 mod storage;
-mod tls;
 pub mod target;
+mod tls;
 
 pub use discovery::{
-    DEFAULT_FILE_SD_REFRESH_INTERVAL, FileSdConfig, RawFileSdConfig, RawStaticConfig,
-    StaticConfig, parse_file_sd,
+    DEFAULT_FILE_SD_REFRESH_INTERVAL, FileSdConfig, RawFileSdConfig, RawStaticConfig, StaticConfig,
+    parse_file_sd,
 };
 pub use error::{Error, Result};
 pub use global::{
@@ -53,14 +53,14 @@ pub use load::{
     Config, DEFAULT_CONFIG_YAML, DEFAULT_SELF_SCRAPE_ADDR, RawConfig, SELF_SCRAPE_JOB,
     default_config, load_file, load_str,
 };
-pub use scrape::{DEFAULT_METRICS_PATH, RawScrapeConfig, ScrapeConfig, Scheme};
+pub use logs::{
+    DEFAULT_LOG_RETENTION_TIME, DEFAULT_MAX_LINE_SIZE, DEFAULT_PODS_ROOT, LogsConfig, RawLogCommit,
+    RawLogIndex, RawLogRetention, RawLogsConfig,
+};
+pub use scrape::{DEFAULT_METRICS_PATH, RawScrapeConfig, Scheme, ScrapeConfig};
 pub use secret::{Secret, SecretSource};
 pub use storage::{
     DEFAULT_RETENTION_TIME, RawRetention, RawStorageConfig, RawTsdbConfig, StorageConfig,
     TsdbConfig,
-};
-pub use logs::{
-    DEFAULT_LOG_RETENTION_TIME, DEFAULT_MAX_LINE_SIZE, DEFAULT_PODS_ROOT, LogsConfig, RawLogCommit,
-    RawLogIndex, RawLogRetention, RawLogsConfig,
 };
 pub use tls::{RawTlsConfig, TlsConfig, TlsVersion};
