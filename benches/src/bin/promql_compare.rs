@@ -249,7 +249,7 @@ fn main() {
     );
     for q in queries {
         let body = format!("query={}&start={start}&end={end}&step=15", enc(q));
-        let mut time = |addr: &str| {
+        let time = |addr: &str| {
             let r = request(
                 addr,
                 "POST",

@@ -23,6 +23,7 @@ struct Acc {
     count: f64,
 }
 
+#[allow(clippy::needless_range_loop, clippy::collapsible_match)]
 pub fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Value> {
     let op = a.op.id();
     let n = ev.n();
@@ -110,9 +111,7 @@ pub fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Value> {
         }
         let k = if by_series {
             let f = param[i];
-            if f.is_nan()
-                || !(-9.223_372_036_854_775_808e18..=9.223_372_036_854_775_807e18).contains(&f)
-            {
+            if f.is_nan() || !(i64::MIN as f64..=i64::MAX as f64).contains(&f) {
                 return Err(Error::Execution(format!(
                     "Scalar value {} overflows int64",
                     crate::api::format_value(f)

@@ -51,7 +51,11 @@ impl Ctx<'_> {
     pub fn tick(&self) -> Result<()> {
         let n = self.ticks.get().wrapping_add(1);
         self.ticks.set(n);
-        if n % 1024 == 0 { self.check() } else { Ok(()) }
+        if n.is_multiple_of(1024) {
+            self.check()
+        } else {
+            Ok(())
+        }
     }
 
     /// Accounts for `n` more samples held in memory.

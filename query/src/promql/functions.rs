@@ -453,7 +453,7 @@ fn date_fn(name: &str) -> fn(f64) -> f64 {
 
 /// Go's `int64(f)` conversion (amd64: out of range and NaN give `i64::MIN`).
 fn secs(x: f64) -> i64 {
-    if x.is_nan() || x >= 9.223_372_036_854_775_807e18 || x < -9.223_372_036_854_775_808e18 {
+    if x.is_nan() || x >= i64::MAX as f64 || x < i64::MIN as f64 {
         i64::MIN
     } else {
         x as i64

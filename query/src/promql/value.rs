@@ -125,7 +125,7 @@ pub fn drop_name(l: &Labels) -> Labels {
 pub fn keep_labels(l: &Labels, names: &[String]) -> Labels {
     let v: Vec<Label> = l
         .iter()
-        .filter(|x| names.iter().any(|n| *n == x.name))
+        .filter(|x| names.contains(&x.name))
         .cloned()
         .collect();
     Labels::from_sorted(v)
@@ -135,7 +135,7 @@ pub fn keep_labels(l: &Labels, names: &[String]) -> Labels {
 pub fn del_labels(l: &Labels, names: &[String]) -> Labels {
     let v: Vec<Label> = l
         .iter()
-        .filter(|x| !names.iter().any(|n| *n == x.name))
+        .filter(|x| !names.contains(&x.name))
         .cloned()
         .collect();
     Labels::from_sorted(v)
@@ -159,7 +159,7 @@ pub fn set_label(l: &Labels, name: &str, value: &str) -> Labels {
 
 /// Go's `math.Max`: NaN wins, `+Inf` wins.
 pub fn go_max(a: f64, b: f64) -> f64 {
-    if a.is_infinite() && a > 0.0 || b.is_infinite() && b > 0.0 {
+    if (a.is_infinite() && a > 0.0) || (b.is_infinite() && b > 0.0) {
         return f64::INFINITY;
     }
     if a.is_nan() || b.is_nan() {
@@ -173,7 +173,7 @@ pub fn go_max(a: f64, b: f64) -> f64 {
 
 /// Go's `math.Min`: NaN wins, `-Inf` wins.
 pub fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_infinite() && a < 0.0 || b.is_infinite() && b < 0.0 {
+    if (a.is_infinite() && a < 0.0) || (b.is_infinite() && b < 0.0) {
         return f64::NEG_INFINITY;
     }
     if a.is_nan() || b.is_nan() {
