@@ -26,6 +26,17 @@ use super::payload::IntegrationRt;
 use super::queue::Queue;
 use super::route::RouteNode;
 
+/// Notification logs carried over a reload, by (group key, receiver).
+type CarriedLogs = HashMap<(String, String), Vec<Option<NfEntry>>>;
+
+/// A group an alert goes to: key, group labels, timings, receiver.
+type Target = (
+    String,
+    BTreeMap<String, String>,
+    (Duration, Duration, Duration),
+    String,
+);
+
 pub(crate) enum Ctl {
     Apply(Box<Notifications>),
     Shutdown(oneshot::Sender<Vec<JoinHandle<()>>>),
@@ -135,18 +146,9 @@ impl Dispatcher {
     }
 
     /// Files an alert into every group its routes select.
-    fn file(
-        &mut self,
-        stored: Stored,
-        carried: Option<&HashMap<(String, String), Vec<Option<NfEntry>>>>,
-    ) {
+    fn file(&mut self, stored: Stored, carried: Option<&CarriedLogs>) {
         let labels = &stored.alert.labels;
-        let routes: Vec<(
-            String,
-            BTreeMap<String, String>,
-            (Duration, Duration, Duration),
-            String,
-        )> = self
+        let routes: Vec<Target> = self
             .cfg
             .root
             .matches(labels)
@@ -200,7 +202,7 @@ impl Dispatcher {
         let old_receivers = std::mem::take(&mut self.cfg.receivers);
         let new = Config::new(n);
         let mut alerts: HashMap<u64, Stored> = HashMap::new();
-        let mut carried: HashMap<(String, String), Vec<Option<NfEntry>>> = HashMap::new();
+        let mut carried: CarriedLogs = HashMap::new();
         for (g, _) in self.stop_all() {
             let st = g.state.lock();
             for (fp, s) in &st.alerts {

@@ -251,3 +251,11 @@ impl Notifier {
         (self.am_queue.len(), self.dispatch_queue.len())
     }
 }
+
+impl Drop for Notifier {
+    /// Stops the tasks without flushing (use [`Notifier::shutdown`] to flush); dropping the
+    /// dispatcher's control channel stops it and its groups.
+    fn drop(&mut self) {
+        self.am_task.abort();
+    }
+}
