@@ -207,10 +207,19 @@ fn scrape_rounds(
     }
 }
 
-fn memory_report() {
+/// Prints live bytes per series after 120 scrapes of 20,000 series. `kind` overrides the
+/// value model of every series (None: the node-exporter-like mix).
+fn memory_report(what: &str, kind: Option<Kind>) {
     const N: usize = 20_000;
+    let synth = || {
+        let mut v = synth_series(N);
+        if let Some(k) = kind {
+            v.iter_mut().for_each(|s| s.kind = k);
+        }
+        v
+    };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut series = synth_series(N);
+    let mut series = synth();
     let mut refs = vec![0; N];
     let (b0, a0) = (
         LIVE_BYTES.load(Ordering::Relaxed),
@@ -226,7 +235,7 @@ fn memory_report() {
     let allocs = (a1 - a0) as f64 / N as f64;
     // The sample data alone: the same generator encoded straight into chunks.
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut series2 = synth_series(N);
+    let mut series2 = synth();
     let mut encs: Vec<ChunkEncoder> = (0..N).map(|_| ChunkEncoder::new()).collect();
     for round in 0..120 {
         let t = T0 + round * STEP + (rng.next() % 3) as i64;
@@ -234,7 +243,7 @@ fn memory_report() {
             e.append(t, s.next_value(&mut rng)).expect("encode");
         }
     }
-    let data: usize = encs.iter().map(|e| e.bytes().len()).sum();
+    let data = encs.iter().map(|e| e.bytes().len()).sum::<usize>() as f64 / N as f64;
     let labels: usize = series
         .iter()
         .map(|s| {
@@ -245,12 +254,12 @@ fn memory_report() {
         })
         .sum();
     println!(
-        "head memory: {N} series x 120 samples: {per_series:.0} bytes/series requested from the allocator \
-         ({allocs:.1} live allocations/series, malloc overhead not included); \
-         of which compressed samples {:.0} bytes/series ({:.2} bytes/sample), label strings {:.0} bytes/series; \
-         num_chunks={} num_series={}",
-        data as f64 / N as f64,
-        data as f64 / (N * 120) as f64,
+        "head memory ({what}): {N} series x 120 samples: {per_series:.0} bytes/series requested \
+         from the allocator ({allocs:.1} live allocations/series, malloc overhead not included): \
+         compressed samples {data:.0} bytes/series ({:.2} bytes/sample) + head overhead {:.0} \
+         bytes/series (label strings alone {:.0}); num_chunks={} num_series={}",
+        data / 120.0,
+        per_series - data,
         labels as f64 / N as f64,
         head.num_chunks(),
         head.num_series(),
@@ -259,7 +268,8 @@ fn memory_report() {
 }
 
 fn bench_append(c: &mut Criterion) {
-    memory_report();
+    memory_report("node-exporter-like mix", None);
+    memory_report("all series constant", Some(Kind::Constant));
     let mut g = c.benchmark_group("head");
     g.sample_size(20).measurement_time(Duration::from_secs(6));
     const N: usize = 10_000;
