@@ -31,6 +31,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("write-ahead log write to {path} failed, batch not stored: {source}")]
+    WalWrite {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("corrupt data in {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }

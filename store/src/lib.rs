@@ -16,7 +16,9 @@ pub mod tsdb;
 pub use error::{Error, Result};
 pub use labels::{Label, Labels};
 pub use matcher::{MatchOp, Matcher};
+pub use tsdb::db::{Db, DbOptions};
 pub use tsdb::head::{Head, HeadOptions, TruncateStats};
+pub use tsdb::wal::{FsyncPolicy, WalOptions, WalStats};
 
 /// A handle to a series inside a head; `0` is never issued and means "look up by labels".
 pub type SeriesRef = u64;

@@ -6,6 +6,8 @@
 //! queued sample under the series lock (another appender may have written in between) and
 //! stores it; `rollback` (or dropping the appender) discards the queue. Series created by a
 //! rolled-back appender stay in the head until truncation removes them, as in Prometheus.
+//! With a write-ahead log, `commit` first writes the batch to the log (a failed write stores
+//! nothing and returns [`Error::WalWrite`]) and then applies it, under the log's lock.
 //!
 //! Rules per sample, in order: older than the last truncation → too old; newer than the
 //! series' last sample → stored; same timestamp as a stored sample → dropped silently when
@@ -21,7 +23,8 @@
 //! again at commit; no allocation except growth of the queue.
 
 use super::head::Head;
-use super::series::{MemSeries, Verdict};
+use super::series::{Limits, MemSeries, Verdict};
+use super::wal::FsyncPolicy;
 use crate::{AppendStats, Appender, Labels, Result, SeriesRef, error::Error};
 use std::sync::Arc;
 
@@ -95,8 +98,7 @@ impl<'a> HeadAppender<'a> {
         Some(res)
     }
 
-    fn do_commit(&mut self) -> AppendStats {
-        let lim = self.head.limits();
+    fn do_commit(&mut self, lim: Limits) -> AppendStats {
         let range = self.head.chunk_range();
         let mut st = std::mem::take(&mut self.stats);
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
@@ -162,7 +164,32 @@ impl Appender for HeadAppender<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<AppendStats> {
-        Ok(self.do_commit())
+        let head = self.head;
+        let Some(wal) = head.wal() else {
+            return Ok(self.do_commit(head.limits()));
+        };
+        // Log, then apply, both under the WAL's writer lock: the log's order is the order
+        // the head applies in, so replay (with the logged out-of-order bound) matches it.
+        let mut guard = wal.begin();
+        let lim = head.limits();
+        let logged = guard.log(
+            lim.ooo_min,
+            self.queue.iter().map(|q| (q.series.r, q.t, q.v)),
+        );
+        let seq = match logged {
+            Ok(seq) => seq,
+            Err(e) => {
+                drop(guard);
+                self.discard();
+                return Err(e);
+            }
+        };
+        let st = self.do_commit(lim);
+        drop(guard);
+        if wal.options().fsync == FsyncPolicy::EveryCommit {
+            wal.sync_upto(seq)?;
+        }
+        Ok(st)
     }
 
     fn rollback(mut self: Box<Self>) {

@@ -24,8 +24,8 @@ use crate::{
 };
 use parking_lot::RwLock;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Tuning of a [`Head`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,8 @@ pub struct Head {
     min_valid: AtomicI64,
     num_chunks: AtomicU64,
     counters: Counters,
+    /// The write-ahead log, once replay is done (`None`: purely in memory).
+    wal: OnceLock<Arc<super::wal::Wal>>,
 }
 
 impl Default for Head {
@@ -100,6 +102,7 @@ impl Head {
             min_valid: AtomicI64::new(i64::MIN),
             num_chunks: AtomicU64::new(0),
             counters: Counters::default(),
+            wal: OnceLock::new(),
         }
     }
 
@@ -180,9 +183,57 @@ impl Head {
                 let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
                 MemSeries::new(r, LabelBytes::encode(labels, scratch))
             },
-            |s| self.postings.write().add(s.r, &s.labels),
+            |s| {
+                self.postings.write().add(s.r, &s.labels);
+                if let Some(w) = self.wal.get() {
+                    w.note_series(s.r, &s.labels);
+                }
+            },
         );
         Ok(s)
+    }
+
+    /// The write-ahead log every commit goes through, if the head has one.
+    pub fn wal(&self) -> Option<&Arc<super::wal::Wal>> {
+        self.wal.get()
+    }
+
+    /// Attaches the log after replay; later commits are logged before they apply.
+    pub(super) fn attach_wal(&self, wal: Arc<super::wal::Wal>) {
+        let _ = self.wal.set(wal);
+    }
+
+    /// Replay: the series with reference `r` and these labels, created if missing. `None`
+    /// when `r` already names a different label set; an existing series with these labels
+    /// but another ref is returned as is (the caller maps `r` to it).
+    pub(super) fn replay_series(&self, r: SeriesRef, labels: &Labels) -> Option<Arc<MemSeries>> {
+        if let Some(s) = self.series.get(r) {
+            return s.labels.eq_labels(labels).then_some(s);
+        }
+        let mut scratch = Vec::new();
+        let (s, _) = self.series.get_or_create(
+            labels.hash64(),
+            labels,
+            || MemSeries::new(r, LabelBytes::encode(labels, &mut scratch)),
+            |s| self.postings.write().add(s.r, &s.labels),
+        );
+        self.next_ref
+            .fetch_max(r.saturating_add(1), Ordering::Relaxed);
+        Some(s)
+    }
+
+    /// Replay: restores the truncation point and the next reference to hand out.
+    pub(super) fn restore(&self, min_valid: i64, next_ref: SeriesRef) {
+        self.min_valid.fetch_max(min_valid, Ordering::Relaxed);
+        self.next_ref.fetch_max(next_ref, Ordering::Relaxed);
+    }
+
+    /// The truncation point and the next reference, for checkpoints.
+    pub(super) fn restore_point(&self) -> (i64, SeriesRef) {
+        (
+            self.min_valid.load(Ordering::Relaxed),
+            self.next_ref.load(Ordering::Relaxed),
+        )
     }
 
     /// Counts chunks created by an append; called under the series lock so a concurrent
