@@ -19,8 +19,10 @@ use crate::context::Ctx;
 use crate::discovery::{RawStaticConfig, StaticConfig};
 use crate::duration::PromDuration;
 use crate::error::Result;
+use crate::http::{HttpClientConfig, RawAuthorization, RawBasicAuth, RawHttpClientConfig};
 use crate::position::{field, index};
 use crate::secret::{Secret, SecretSource};
+use crate::tls::RawTlsConfig;
 
 /// Prometheus' `alerting:` section as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -46,12 +48,26 @@ pub struct RawAlertmanagerConfig {
     pub timeout: Option<PromDuration>,
     /// Only `v2` is supported (Alertmanager removed v1).
     pub api_version: Option<String>,
+    /// HTTP basic authentication (as in a scrape job).
+    pub basic_auth: Option<RawBasicAuth>,
+    /// `Authorization` header credentials.
+    pub authorization: Option<RawAuthorization>,
+    /// Legacy bearer token, exclusive with `authorization`.
+    pub bearer_token: Option<Secret>,
+    pub bearer_token_file: Option<String>,
+    /// TLS settings for `https`.
+    pub tls_config: Option<RawTlsConfig>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+    pub proxy_url: Option<String>,
 }
 
 /// A checked Alertmanager set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertmanagerConfig {
     pub targets: Vec<StaticConfig>,
+    /// Auth, TLS, redirects and proxy for requests to these Alertmanagers.
+    pub http: HttpClientConfig,
     pub scheme: String,
     pub path_prefix: String,
     pub timeout: Duration,
@@ -99,8 +115,20 @@ impl RawAlertingConfig {
             for (j, sc) in am.static_configs.iter().enumerate() {
                 targets.push(sc.check(ctx, &index(&field(&p, "static_configs"), j), true)?);
             }
+            let http = RawHttpClientConfig {
+                basic_auth: am.basic_auth.clone(),
+                authorization: am.authorization.clone(),
+                bearer_token: am.bearer_token.clone(),
+                bearer_token_file: am.bearer_token_file.clone(),
+                tls_config: am.tls_config.clone(),
+                follow_redirects: am.follow_redirects,
+                enable_http2: am.enable_http2,
+                proxy_url: am.proxy_url.clone(),
+            }
+            .check(ctx, &p)?;
             out.push(AlertmanagerConfig {
                 targets,
+                http,
                 scheme,
                 path_prefix: am.path_prefix.clone().unwrap_or_else(|| "/".into()),
                 timeout: am.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(10)),
@@ -186,10 +214,41 @@ pub struct RawReceiver {
     pub msteams_configs: Option<serde_yaml_ng::Value>,
 }
 
+/// Alertmanager's per-receiver `http_config`: auth, TLS, proxy for the webhook requests.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceiverHttpConfig {
+    pub basic_auth: Option<RawBasicAuth>,
+    pub authorization: Option<RawAuthorization>,
+    pub bearer_token: Option<Secret>,
+    pub bearer_token_file: Option<String>,
+    pub tls_config: Option<RawTlsConfig>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+    pub proxy_url: Option<String>,
+}
+
+impl RawReceiverHttpConfig {
+    fn check(&self, ctx: &Ctx<'_>, path: &str) -> Result<HttpClientConfig> {
+        RawHttpClientConfig {
+            basic_auth: self.basic_auth.clone(),
+            authorization: self.authorization.clone(),
+            bearer_token: self.bearer_token.clone(),
+            bearer_token_file: self.bearer_token_file.clone(),
+            tls_config: self.tls_config.clone(),
+            follow_redirects: self.follow_redirects,
+            enable_http2: self.enable_http2,
+            proxy_url: self.proxy_url.clone(),
+        }
+        .check(ctx, path)
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSlackConfig {
     pub send_resolved: Option<bool>,
+    pub http_config: Option<RawReceiverHttpConfig>,
     pub api_url: Option<Secret>,
     pub api_url_file: Option<String>,
     pub api_url_env: Option<String>,
@@ -207,6 +266,7 @@ pub struct RawSlackConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawWebhookConfig {
     pub send_resolved: Option<bool>,
+    pub http_config: Option<RawReceiverHttpConfig>,
     pub url: Option<Secret>,
     pub url_file: Option<String>,
     pub url_env: Option<String>,
@@ -219,6 +279,7 @@ pub struct RawWebhookConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawDiscordConfig {
     pub send_resolved: Option<bool>,
+    pub http_config: Option<RawReceiverHttpConfig>,
     pub webhook_url: Option<Secret>,
     pub webhook_url_file: Option<String>,
     pub webhook_url_env: Option<String>,
@@ -230,6 +291,7 @@ pub struct RawDiscordConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawTeamsConfig {
     pub send_resolved: Option<bool>,
+    pub http_config: Option<RawReceiverHttpConfig>,
     pub webhook_url: Option<Secret>,
     pub webhook_url_file: Option<String>,
     pub webhook_url_env: Option<String>,
@@ -372,6 +434,8 @@ pub enum ReceiverKind {
 pub struct Integration {
     pub kind: ReceiverKind,
     pub send_resolved: bool,
+    /// The receiver's `http_config` (auth, TLS, proxy); `None`: defaults.
+    pub http: Option<HttpClientConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -484,6 +548,11 @@ impl RawNotifications {
                     slack_default.clone(),
                 )?;
                 integrations.push(Integration {
+                    http: c
+                        .http_config
+                        .as_ref()
+                        .map(|h| h.check(ctx, &field(&p, "http_config")))
+                        .transpose()?,
                     send_resolved: c.send_resolved.unwrap_or(false),
                     kind: ReceiverKind::Slack {
                         url,
@@ -500,6 +569,11 @@ impl RawNotifications {
                 let p = index(&field(&rp, "webhook_configs"), j);
                 let url = url_source(ctx, &p, "url", &c.url, &c.url_file, &c.url_env, None)?;
                 integrations.push(Integration {
+                    http: c
+                        .http_config
+                        .as_ref()
+                        .map(|h| h.check(ctx, &field(&p, "http_config")))
+                        .transpose()?,
                     send_resolved: c.send_resolved.unwrap_or(true),
                     kind: ReceiverKind::Webhook {
                         url,
@@ -519,6 +593,11 @@ impl RawNotifications {
                     None,
                 )?;
                 integrations.push(Integration {
+                    http: c
+                        .http_config
+                        .as_ref()
+                        .map(|h| h.check(ctx, &field(&p, "http_config")))
+                        .transpose()?,
                     send_resolved: c.send_resolved.unwrap_or(true),
                     kind: ReceiverKind::Discord {
                         url,
@@ -539,6 +618,11 @@ impl RawNotifications {
                     None,
                 )?;
                 integrations.push(Integration {
+                    http: c
+                        .http_config
+                        .as_ref()
+                        .map(|h| h.check(ctx, &field(&p, "http_config")))
+                        .transpose()?,
                     send_resolved: c.send_resolved.unwrap_or(true),
                     kind: ReceiverKind::Teams {
                         url,

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod error;
+pub mod http_client;
 pub mod loki;
 pub mod notifier;
 pub mod promql;

@@ -94,6 +94,7 @@ async fn alerts_reach_real_alertmanager_and_resolve() {
             scheme: "http".into(),
             path_prefix: "/".into(),
             timeout: Duration::from_secs(5),
+            http: Default::default(),
         }],
     };
     // Our own dispatcher with the same route, posting to /ours, to compare with Alertmanager.

@@ -6,7 +6,7 @@
 use crate::parse;
 use crate::scrape::append::ScrapeError;
 use crate::telemetry::FailReason;
-use lookout_config::{HttpClientConfig, SecretSource};
+use lookout_config::HttpClientConfig;
 use std::time::Duration;
 
 /// Used when a job sets no `body_size_limit`: a bound so an endless body cannot exhaust memory.
@@ -23,16 +23,6 @@ pub struct ScrapeClient {
 impl std::fmt::Debug for ScrapeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScrapeClient").finish_non_exhaustive()
-    }
-}
-
-fn read_pem(src: &Option<SecretSource>, what: &str) -> Result<Option<Vec<u8>>, String> {
-    match src {
-        None => Ok(None),
-        Some(s) => s
-            .resolve()
-            .map(|v| Some(v.expose().as_bytes().to_vec()))
-            .map_err(|e| format!("{what}: {e}")),
     }
 }
 
@@ -85,36 +75,7 @@ impl ScrapeClient {
     }
 
     fn builder(cfg: &HttpClientConfig) -> Result<reqwest::ClientBuilder, String> {
-        let tls = &cfg.tls_config;
-        let mut b = reqwest::Client::builder()
-            .redirect(if cfg.follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            })
-            .pool_idle_timeout(Duration::from_secs(5 * 60))
-            .pool_max_idle_per_host(2)
-            .tcp_nodelay(true)
-            .danger_accept_invalid_certs(tls.insecure_skip_verify);
-        b = match &cfg.proxy_url {
-            Some(u) => b.proxy(reqwest::Proxy::all(u).map_err(|e| format!("proxy_url: {e}"))?),
-            None => b.no_proxy(),
-        };
-        if let Some(ca) = read_pem(&tls.ca, "tls_config CA")? {
-            for c in reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| format!("CA: {e}"))? {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let cert = read_pem(&tls.cert, "tls_config certificate")?;
-        let key = read_pem(&tls.key, "tls_config key")?;
-        if let (Some(mut cert), Some(key)) = (cert, key) {
-            cert.push(b'\n');
-            cert.extend_from_slice(&key);
-            let id = reqwest::Identity::from_pem(&cert)
-                .map_err(|e| format!("client certificate: {e}"))?;
-            b = b.identity(id);
-        }
-        Ok(b)
+        lookout_query::http_client::builder(cfg)
     }
 
     /// Fetches `url` into `buf` (cleared first) and returns the response's content type.
@@ -145,47 +106,8 @@ impl ScrapeClient {
         if let Some(h) = host_header {
             req = req.header(reqwest::header::HOST, h);
         }
-        if let Some(ba) = &self.cfg.basic_auth {
-            let user = ba
-                .username
-                .resolve()
-                .map_err(|e| {
-                    ScrapeError::new(FailReason::Other, format!("basic_auth username: {e}"))
-                })?
-                .expose()
-                .to_string();
-            let pass = match &ba.password {
-                Some(p) => Some(
-                    p.resolve()
-                        .map_err(|e| {
-                            ScrapeError::new(FailReason::Other, format!("basic_auth password: {e}"))
-                        })?
-                        .expose()
-                        .to_string(),
-                ),
-                None => None,
-            };
-            req = req.basic_auth(user, pass);
-        }
-        if let Some(a) = &self.cfg.authorization {
-            if let Some(c) = &a.credentials {
-                let cred = c.resolve().map_err(|e| {
-                    ScrapeError::new(FailReason::Other, format!("authorization credentials: {e}"))
-                })?;
-                req = req.header(
-                    reqwest::header::AUTHORIZATION,
-                    format!("{} {}", a.type_, cred.expose()),
-                );
-            }
-        } else if let Some(tok) = &self.cfg.bearer_token {
-            let cred = tok
-                .resolve()
-                .map_err(|e| ScrapeError::new(FailReason::Other, format!("bearer token: {e}")))?;
-            req = req.header(
-                reqwest::header::AUTHORIZATION,
-                format!("Bearer {}", cred.expose()),
-            );
-        }
+        let req = lookout_query::http_client::authenticate(req, &self.cfg)
+            .map_err(|e| ScrapeError::new(FailReason::Other, e))?;
         let resp = req.send().await.map_err(classify)?;
         let status = resp.status();
         if !status.is_success() {

@@ -72,6 +72,7 @@ pub(crate) enum Target<'a> {
 pub(crate) async fn post_json(
     client: &reqwest::Client,
     target: Target<'_>,
+    auth: Option<&lookout_config::HttpClientConfig>,
     body: &[u8],
     kind: IntegrationKind,
     policy: &RetryPolicy,
@@ -92,7 +93,8 @@ pub(crate) async fn post_json(
             },
             Target::Plain(u) => u.to_string(),
         };
-        let (err, retry_after) = match attempt_once(client, &url, body, policy.timeout).await {
+        let (err, retry_after) = match attempt_once(client, &url, auth, body, policy.timeout).await
+        {
             Ok(()) => {
                 metrics.inc_sent(kind);
                 return Ok(());
@@ -123,14 +125,20 @@ pub(crate) async fn post_json(
 async fn attempt_once(
     client: &reqwest::Client,
     url: &str,
+    auth: Option<&lookout_config::HttpClientConfig>,
     body: &[u8],
     timeout: Duration,
 ) -> Result<(), (DeliveryError, Option<Duration>)> {
-    let resp = client
+    let mut req = client
         .post(url)
         .header("content-type", "application/json")
         .timeout(timeout)
-        .body(body.to_vec())
+        .body(body.to_vec());
+    if let Some(cfg) = auth {
+        req = crate::http_client::authenticate(req, cfg)
+            .map_err(|e| (DeliveryError::Secret(e), None))?;
+    }
+    let resp = req
         .send()
         .await
         .map_err(|e| (DeliveryError::Transport(e.without_url().to_string()), None))?;

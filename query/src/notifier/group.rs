@@ -267,9 +267,14 @@ async fn flush(group: &Arc<Group>, shared: &Arc<Shared>) {
         let (group, shared) = (group.clone(), shared.clone());
         tasks.spawn(async move {
             let integ = &group.receiver.integrations[i];
+            let (client, auth) = match &integ.http {
+                Some((cfg, c)) => (c, Some(cfg)),
+                None => (&shared.client, None),
+            };
             let res = post_json(
-                &shared.client,
+                client,
                 Target::Secret(&integ.url),
+                auth,
                 &bytes,
                 integ.kind,
                 &shared.policy,

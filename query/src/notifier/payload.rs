@@ -63,6 +63,8 @@ pub(crate) struct IntegrationRt {
     pub send_resolved: bool,
     pub url: SecretSource,
     body: Body,
+    /// The receiver's `http_config` and a client built from it (`None`: the shared client).
+    pub http: Option<(lookout_config::HttpClientConfig, reqwest::Client)>,
 }
 
 impl IntegrationRt {
@@ -123,11 +125,21 @@ impl IntegrationRt {
                 },
             ),
         };
+        let http = i.http.as_ref().and_then(|h| {
+            match crate::http_client::builder(h).and_then(|b| b.build().map_err(|e| e.to_string())) {
+                Ok(c) => Some((h.clone(), c)),
+                Err(e) => {
+                    tracing::error!(integration = kind.name(), error = %e, "cannot build the receiver's HTTP client; using defaults");
+                    None
+                }
+            }
+        });
         IntegrationRt {
             kind,
             send_resolved: i.send_resolved,
             url,
             body,
+            http,
         }
     }
 

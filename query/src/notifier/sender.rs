@@ -24,22 +24,40 @@ use super::queue::Queue;
 /// Prometheus' `maxBatchSize`.
 pub(crate) const MAX_BATCH: usize = 256;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct AmTarget {
     pub url: String,
     pub timeout: Duration,
+    /// Auth settings of the Alertmanager set (credentials resolved per request).
+    pub http: lookout_config::HttpClientConfig,
+    /// A client with the set's TLS, redirect and proxy settings.
+    pub client: reqwest::Client,
 }
 
+/// The Alertmanagers of `cfg`, one client per set. A set whose TLS settings cannot be
+/// loaded is logged and skipped.
 pub(crate) fn targets(cfg: &AlertingConfig) -> Vec<AmTarget> {
-    cfg.alertmanagers
-        .iter()
-        .flat_map(|am| {
-            am.urls().into_iter().map(|url| AmTarget {
+    let mut out = Vec::new();
+    for am in &cfg.alertmanagers {
+        let client = match crate::http_client::builder(&am.http)
+            .and_then(|b| b.build().map_err(|e| e.to_string()))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the HTTP client for an Alertmanager set");
+                continue;
+            }
+        };
+        for url in am.urls() {
+            out.push(AmTarget {
                 url,
                 timeout: am.timeout,
-            })
-        })
-        .collect()
+                http: am.http.clone(),
+                client: client.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// The v2 `postableAlerts` body.
@@ -96,8 +114,9 @@ pub(crate) async fn send_all(queue: &Queue, targets: &Mutex<Vec<AmTarget>>, shar
                     ..shared.policy
                 };
                 if let Err(e) = post_json(
-                    &shared.client,
+                    &t.client,
                     Target::Plain(&t.url),
+                    Some(&t.http),
                     &body,
                     IntegrationKind::Alertmanager,
                     &policy,

@@ -21,6 +21,8 @@ pub struct Request {
     pub at: Instant,
     pub status: u16,
     pub body: serde_json::Value,
+    /// The request's Authorization header, if any.
+    pub authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -68,7 +70,7 @@ impl Recorder {
     }
 }
 
-async fn handle(State(rec): State<Recorder>, uri: Uri, _h: HeaderMap, body: Bytes) -> Response {
+async fn handle(State(rec): State<Recorder>, uri: Uri, h: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let mut g = rec.0.lock();
     let (status, retry) = g
@@ -82,6 +84,10 @@ async fn handle(State(rec): State<Recorder>, uri: Uri, _h: HeaderMap, body: Byte
         at: Instant::now(),
         status,
         body,
+        authorization: h
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     });
     let mut resp = (StatusCode::from_u16(status).unwrap(), "ok").into_response();
     if let Some(r) = retry {
@@ -114,6 +120,7 @@ pub fn webhook(u: &str, send_resolved: bool, max_alerts: u64) -> Integration {
             url: url(u),
             max_alerts,
         },
+        http: None,
         send_resolved,
     }
 }
@@ -129,6 +136,7 @@ pub fn slack(u: &str) -> Integration {
             title: None,
             text: None,
         },
+        http: None,
         send_resolved: true,
     }
 }
@@ -140,6 +148,7 @@ pub fn discord(u: &str) -> Integration {
             title: None,
             message: None,
         },
+        http: None,
         send_resolved: true,
     }
 }
@@ -151,6 +160,7 @@ pub fn teams(u: &str) -> Integration {
             title: None,
             text: None,
         },
+        http: None,
         send_resolved: true,
     }
 }
