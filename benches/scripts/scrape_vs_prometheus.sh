@@ -402,6 +402,10 @@ print("%-24s %14s %14s %16s" % ("", "prometheus", "lookout", "lookout/prom"))
 for label, key, rkey in rows:
     r = ratios.get(rkey) if rkey else ratio(look[key], prom[key])
     print("%-24s %14s %14s %16s" % (label, cell(prom[key]), cell(look[key]), cell(r)))
+for name, d in (("prometheus", prom), ("lookout", look)):
+    if d["ran"] and d["error"] is None and not d["data_dir_mib"]:
+        print("note: %s left its data dir empty (no WAL or blocks written): its figures leave out"
+              " the cost of durability" % name)
 verdict = {True: "met", False: "NOT met", None: "n/a (needs both runs with every target up)"}
 print("goal (both ratios <= 0.5): %s" % verdict[met])
 print("results: %s" % env["OUT"])
