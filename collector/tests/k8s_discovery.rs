@@ -933,3 +933,59 @@ async fn end_to_end_fake_api_to_scraped_samples() {
     let _ = job;
     runner.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelet_jobs_appear_with_a_service_account_token() {
+    let api = FakeApi::start().await;
+    api.apply(obj::namespace("apps", json!({})));
+    api.apply(obj::pod(
+        "apps",
+        "web-1",
+        "node-a",
+        "10.1.0.1",
+        json!({}),
+        &[("http", 8080)],
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sa = dir.path().join("sa");
+    std::fs::create_dir_all(&sa).expect("mkdir");
+    std::fs::write(sa.join("token"), "tok").expect("token");
+    std::fs::write(sa.join("ca.crt"), "ca").expect("ca");
+    let mut cfg = kcfg("node-a");
+    cfg.kubelet = true;
+    cfg.kubeconfig = Some(api.kubeconfig(dir.path()));
+    let flags = Flags {
+        sa_dir: Some(sa.clone()),
+        ..Flags::default()
+    };
+    let access = access::resolve(&cfg, &flags, &sa)
+        .await
+        .expect("access")
+        .expect("on");
+    let mut a = Agent {
+        disc: Some(Discovery::start(
+            access,
+            &cfg,
+            global(),
+            Arc::new(KubeTelemetry::default()),
+        )),
+        telemetry: Arc::new(KubeTelemetry::default()),
+        _dir: dir,
+    };
+    // The node's address comes from the pods' status.hostIP when HOST_IP is not set.
+    let g = a
+        .until("kubelet jobs", |g| {
+            g.configs
+                .iter()
+                .filter(|c| c.job_name.starts_with("kubelet"))
+                .count()
+                == 3
+        })
+        .await;
+    assert_eq!(
+        urls(&g, "kubelet-cadvisor"),
+        vec!["https://10.0.0.1:10250/metrics/cadvisor"]
+    );
+    assert_eq!(targets(&g)["kubelet"][0]["job"], "kubelet");
+    a.stop().await;
+}

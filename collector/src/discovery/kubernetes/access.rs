@@ -67,7 +67,8 @@ fn read_trimmed(p: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Resolves access; `Ok(None)` when discovery is off (or `auto` without credentials).
+/// Resolves access; `Ok(None)` when discovery is off (or `auto` without credentials or
+/// without a node name).
 pub async fn resolve(
     cfg: &KubernetesConfig,
     flags: &Flags,
@@ -102,12 +103,20 @@ pub async fn resolve(
     } else {
         return Ok(None);
     };
-    let node_name = cfg
+    let Some(node_name) = cfg
         .node_name
         .clone()
         .or_else(|| flags.node_name.clone())
         .or_else(|| env("NODE_NAME"))
-        .ok_or(AccessError::NoNodeName)?;
+    else {
+        if cfg.enabled == KubernetesEnabled::On {
+            return Err(AccessError::NoNodeName);
+        }
+        tracing::warn!(
+            "kubernetes credentials found but no node name (NODE_NAME, --node-name); kubernetes discovery stays off"
+        );
+        return Ok(None);
+    };
     let lease_namespace = cfg
         .lease_namespace
         .clone()
@@ -139,4 +148,76 @@ pub async fn resolve(
         kubelet,
         host_ip: env("HOST_IP"),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(enabled: KubernetesEnabled) -> KubernetesConfig {
+        KubernetesConfig {
+            enabled,
+            ..KubernetesConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn off_auto_and_on_without_credentials() {
+        if env("KUBECONFIG").is_some() || env("KUBERNETES_SERVICE_HOST").is_some() {
+            return; // the environment provides credentials; nothing to check here
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sa = dir.path().join("sa");
+        let flags = Flags::default();
+        let off = resolve(&cfg(KubernetesEnabled::Off), &flags, &sa).await;
+        assert!(matches!(off, Ok(None)));
+        let auto = resolve(&cfg(KubernetesEnabled::Auto), &flags, &sa).await;
+        assert!(matches!(auto, Ok(None)));
+        let on = resolve(&cfg(KubernetesEnabled::On), &flags, &sa).await;
+        assert!(
+            matches!(on, Err(AccessError::NoCredentials)),
+            "{:?}",
+            on.err()
+        );
+        // A kubeconfig that does not exist is a clear error naming it.
+        let mut c = cfg(KubernetesEnabled::Auto);
+        c.kubeconfig = Some(dir.path().join("missing.yaml"));
+        match resolve(&c, &flags, &sa).await {
+            Err(AccessError::Kubeconfig { path, .. }) => assert!(path.ends_with("missing.yaml")),
+            other => panic!("unexpected: {:?}", other.err()),
+        }
+    }
+
+    #[tokio::test]
+    async fn node_name_is_required_when_on_and_optional_when_auto() {
+        if env("NODE_NAME").is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kc = dir.path().join("kc.yaml");
+        std::fs::write(
+            &kc,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+        )
+        .expect("write");
+        let flags = Flags {
+            kubeconfig: Some(kc),
+            ..Flags::default()
+        };
+        let sa = dir.path().join("sa");
+        let auto = resolve(&cfg(KubernetesEnabled::Auto), &flags, &sa).await;
+        assert!(matches!(auto, Ok(None)), "{:?}", auto.err());
+        let on = resolve(&cfg(KubernetesEnabled::On), &flags, &sa).await;
+        assert!(matches!(on, Err(AccessError::NoNodeName)), "{:?}", on.err());
+        let with_flag = Flags {
+            node_name: Some("n1".into()),
+            ..flags
+        };
+        let a = resolve(&cfg(KubernetesEnabled::On), &with_flag, &sa)
+            .await
+            .expect("resolves")
+            .expect("on");
+        assert_eq!(a.node_name, "n1");
+        assert!(a.kubelet.is_none(), "no service-account token, no kubelet");
+    }
 }

@@ -157,3 +157,91 @@ pub fn kubelet_jobs(k: &KubeletAccess, global: &GlobalConfig) -> Vec<ScrapeConfi
     })
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrape::target::{Populated, populate};
+
+    fn global() -> GlobalConfig {
+        lookout_config::load_str("", "t.yaml")
+            .expect("empty")
+            .global
+    }
+
+    #[test]
+    fn kubelet_jobs_scrape_the_three_paths_over_https_with_the_token() {
+        let k = KubeletAccess {
+            node_name: "node-a".into(),
+            host: "10.0.0.7".into(),
+            token_file: "/sa/token".into(),
+            ca_file: Some("/sa/ca.crt".into()),
+            insecure_skip_verify: false,
+        };
+        let jobs = kubelet_jobs(&k, &global());
+        let mut seen = Vec::new();
+        for c in &jobs {
+            assert_eq!(c.scheme, Scheme::Https);
+            assert_eq!(
+                c.http.bearer_token,
+                Some(SecretSource::File("/sa/token".into()))
+            );
+            assert_eq!(
+                c.http.tls_config.ca,
+                Some(SecretSource::File("/sa/ca.crt".into()))
+            );
+            let g = &crate::discovery::static_groups(c)[0];
+            let d = g.discovered().next().expect("one target");
+            let Ok(Populated::Target(t)) = populate(c, d) else {
+                panic!("target dropped");
+            };
+            assert_eq!(t.labels.get("job"), Some("kubelet"));
+            assert_eq!(t.labels.get("node"), Some("node-a"));
+            assert_eq!(t.labels.get("instance"), Some("10.0.0.7:10250"));
+            assert_eq!(t.labels.get("metrics_path"), Some(c.metrics_path.as_str()));
+            seen.push(t.url.clone());
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "https://10.0.0.7:10250/metrics",
+                "https://10.0.0.7:10250/metrics/cadvisor",
+                "https://10.0.0.7:10250/metrics/resource"
+            ]
+        );
+        // cAdvisor's own timestamps are ignored, as kube-prometheus does.
+        assert!(
+            !jobs
+                .iter()
+                .find(|c| c.job_name == "kubelet-cadvisor")
+                .expect("job")
+                .honor_timestamps
+        );
+    }
+
+    #[test]
+    fn ipv6_kubelet_address_is_bracketed() {
+        let k = KubeletAccess {
+            node_name: "n".into(),
+            host: "fd00::1".into(),
+            token_file: "/t".into(),
+            ca_file: None,
+            insecure_skip_verify: true,
+        };
+        let jobs = kubelet_jobs(&k, &global());
+        assert_eq!(jobs[0].static_configs[0].targets, vec!["[fd00::1]:10250"]);
+        assert!(jobs[0].http.tls_config.insecure_skip_verify);
+    }
+
+    #[test]
+    fn annotation_rules_parse() {
+        let jobs = annotation_jobs(&global());
+        assert_eq!(jobs.len(), 2);
+        assert!(
+            jobs.iter()
+                .all(|j| j.relabel_configs.len() == 12 && j.honor_labels)
+        );
+        assert_eq!(jobs[1].scrape_interval, Duration::from_secs(300));
+    }
+}

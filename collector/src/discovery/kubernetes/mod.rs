@@ -297,15 +297,15 @@ impl Runner {
             .collect();
         manager.apply_generated(&next.configs);
         for c in &next.configs {
-            let groups = next.groups.get(&c.job_name).cloned().unwrap_or_default();
+            let groups = next.groups.get(&c.job_name);
             let same_cfg = old.get(c.job_name.as_str()) == Some(&c);
-            if same_cfg && self.applied.groups.get(&c.job_name) == Some(&groups) {
+            if same_cfg && self.applied.groups.get(&c.job_name) == groups {
                 continue;
             }
             manager.update(Update {
                 job: c.job_name.clone(),
                 provider: PROVIDER.into(),
-                groups,
+                groups: groups.cloned().unwrap_or_default(),
             });
         }
         self.telemetry

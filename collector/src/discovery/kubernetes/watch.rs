@@ -140,7 +140,7 @@ impl Watching {
                         if last_error.take().is_some() {
                             tracing::info!(resource = KINDS[kind], "kubernetes watch recovered");
                         }
-                        tel.objects[kind].store(r.state().len() as u64, Relaxed);
+                        tel.objects[kind].store(r.len() as u64, Relaxed);
                         notify.notify_one();
                     }
                     Some(Err(e)) => {
