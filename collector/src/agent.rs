@@ -12,7 +12,7 @@ use crate::http::{self, CollectorTargets, SelfState};
 use crate::scrape::ScrapeManager;
 use crate::telemetry::Telemetry;
 use lookout_config::{Config, ScrapeConfig};
-use lookout_store::Head;
+use lookout_store::{Db, DbOptions, FsyncPolicy, HeadOptions, WalOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,28 @@ pub enum AgentError {
     Rules(String),
     #[error("kubernetes discovery: {0}")]
     Kubernetes(#[from] discovery::kubernetes::AccessError),
+    #[error("time-series store: {0}")]
+    Store(#[from] lookout_store::Error),
+}
+
+/// Opens the time-series store in `<data-dir>/tsdb`, replaying its write-ahead log.
+fn open_store(data_dir: &Path, c: &lookout_config::TsdbConfig) -> Result<Db, AgentError> {
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let opts = DbOptions {
+        head: HeadOptions {
+            out_of_order_window_ms: ms(c.out_of_order_time_window),
+            ..HeadOptions::default()
+        },
+        wal: WalOptions {
+            fsync: c
+                .wal_fsync_interval
+                .map_or_else(FsyncPolicy::default, FsyncPolicy::Interval),
+            ..WalOptions::default()
+        },
+        retention_ms: ms(c.retention_time),
+        ..DbOptions::default()
+    };
+    Ok(Db::open(data_dir.join("tsdb"), opts)?)
 }
 
 fn load(opts: &AgentOptions, bound: &str) -> Result<Config, lookout_config::Error> {
@@ -165,7 +187,8 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
 
     let telemetry = Arc::new(Telemetry::new());
     telemetry.config_last_reload_success.store(1, Relaxed);
-    let head = Arc::new(Head::new());
+    let db = Arc::new(open_store(&opts.data_dir, &cfg.storage.tsdb)?);
+    let head = db.head().clone();
     let log_metrics = Arc::new(crate::logs::LogMetrics::default());
     let logs = crate::logs::start_from_config(&cfg.logs, &opts.data_dir, log_metrics.clone());
     let manager = Arc::new(ScrapeManager::new(head.clone(), telemetry.clone()));
@@ -208,6 +231,14 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
                 {
                     let m = alerting.metrics.clone();
                     Arc::new(move || m.render())
+                },
+                {
+                    let db = db.clone();
+                    Arc::new(move || {
+                        let mut s = String::new();
+                        db.render_metrics(&mut s);
+                        s
+                    })
                 },
                 {
                     let m = log_metrics.clone();
@@ -271,6 +302,10 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     kube.stop().await;
     alerting.shutdown().await;
     manager.shutdown().await;
+    // Scrape loops wrote their staleness markers: make everything durable.
+    if let Err(e) = db.close() {
+        tracing::error!(error = %e, "closing the time-series store failed");
+    }
     if let Some(l) = logs {
         // Commits what was read, with its checkpoint.
         let _ = tokio::task::spawn_blocking(move || l.shutdown()).await;

@@ -36,6 +36,9 @@ pub struct DbOptions {
     pub wal: WalOptions,
     /// Write a checkpoint when this many segments are on disk (0: only at truncation).
     pub checkpoint_segments: u64,
+    /// Samples older than the newest one minus this (ms) are truncated away, checked once a
+    /// minute (0: kept forever). Stands in for block retention until blocks exist.
+    pub retention_ms: i64,
 }
 
 impl Default for DbOptions {
@@ -44,6 +47,7 @@ impl Default for DbOptions {
             head: HeadOptions::default(),
             wal: WalOptions::default(),
             checkpoint_segments: DEFAULT_CHECKPOINT_SEGMENTS,
+            retention_ms: 0,
         }
     }
 }
@@ -171,6 +175,30 @@ impl Drop for Db {
     }
 }
 
+/// How often the background thread checks retention.
+const RETENTION_CHECK: Duration = Duration::from_secs(60);
+
+/// Truncates samples older than the newest minus `retention` ms, with a checkpoint.
+fn apply_retention(head: &Head, wal: &Wal, retention: i64) {
+    let (Some(lo), Some(hi)) = (head.min_time(), head.max_time()) else {
+        return;
+    };
+    let cutoff = hi.saturating_sub(retention);
+    if lo >= cutoff {
+        return;
+    }
+    let tr = head.truncate_before(cutoff);
+    match wal::checkpoint::checkpoint(wal, head) {
+        Ok(_) => tracing::info!(
+            cutoff,
+            chunks = tr.chunks_removed,
+            series = tr.series_removed,
+            "retention truncated the head"
+        ),
+        Err(e) => tracing::error!(error = %e, "checkpoint after retention failed"),
+    }
+}
+
 fn spawn_background(head: &Arc<Head>, wal: &Arc<Wal>, opts: &DbOptions) -> Result<Background> {
     let (stop, rx) = mpsc::channel::<()>();
     let dir = wal.dir().to_path_buf();
@@ -180,12 +208,18 @@ fn spawn_background(head: &Arc<Head>, wal: &Arc<Wal>, opts: &DbOptions) -> Resul
         FsyncPolicy::EveryCommit => (Duration::from_secs(1), false),
     };
     let every = opts.checkpoint_segments;
+    let retention = opts.retention_ms;
     let handle = std::thread::Builder::new()
         .name("lookout-wal".into())
         .spawn(move || {
+            let mut last_retention = std::time::Instant::now();
             while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(tick) {
                 if interval_sync && let Err(e) = wal.sync() {
                     tracing::error!(error = %e, "WAL fsync failed");
+                }
+                if retention > 0 && last_retention.elapsed() >= RETENTION_CHECK {
+                    last_retention = std::time::Instant::now();
+                    apply_retention(&head, &wal, retention);
                 }
                 if every > 0 && wal.disk_usage().1 > every {
                     match wal::checkpoint::checkpoint(&wal, &head) {
@@ -205,6 +239,110 @@ fn spawn_background(head: &Arc<Head>, wal: &Arc<Wal>, opts: &DbOptions) -> Resul
         })
         .map_err(|source| Error::Io { path: dir, source })?;
     Ok(Background { stop, handle })
+}
+
+impl Db {
+    /// Appends the WAL's self-metrics in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let w = self.wal_stats();
+        let r = &self.replay;
+        let rows: [(&str, &str, &str, f64); 13] = [
+            (
+                "lookout_tsdb_wal_bytes",
+                "gauge",
+                "Bytes of WAL segments and checkpoints.",
+                w.bytes as f64,
+            ),
+            (
+                "lookout_tsdb_wal_segments",
+                "gauge",
+                "WAL segment files on disk.",
+                w.segments as f64,
+            ),
+            (
+                "lookout_tsdb_wal_segments_created_total",
+                "counter",
+                "WAL segments created.",
+                w.segments_created as f64,
+            ),
+            (
+                "lookout_tsdb_wal_fsync_duration_seconds_sum",
+                "counter",
+                "Time spent in WAL fsyncs.",
+                w.fsync_seconds,
+            ),
+            (
+                "lookout_tsdb_wal_fsync_duration_seconds_count",
+                "counter",
+                "WAL fsyncs.",
+                w.fsyncs as f64,
+            ),
+            (
+                "lookout_tsdb_wal_fsync_failures_total",
+                "counter",
+                "WAL fsyncs that failed.",
+                w.fsync_failures as f64,
+            ),
+            (
+                "lookout_tsdb_wal_write_failures_total",
+                "counter",
+                "Commits refused because the WAL could not be written.",
+                w.write_failures as f64,
+            ),
+            (
+                "lookout_tsdb_wal_corruptions_total",
+                "counter",
+                "Damaged WAL file tails found (and truncated) at the last start.",
+                r.corruptions as f64,
+            ),
+            (
+                "lookout_tsdb_wal_replay_duration_seconds",
+                "gauge",
+                "Duration of the WAL replay at the last start.",
+                r.duration.as_secs_f64(),
+            ),
+            (
+                "lookout_tsdb_wal_replayed_samples",
+                "gauge",
+                "Samples restored by the WAL replay at the last start.",
+                r.samples as f64,
+            ),
+            (
+                "lookout_tsdb_checkpoint_creations_total",
+                "counter",
+                "WAL checkpoints written.",
+                w.checkpoints as f64,
+            ),
+            (
+                "lookout_tsdb_checkpoint_creations_failed_total",
+                "counter",
+                "WAL checkpoints that failed.",
+                w.checkpoint_failures as f64,
+            ),
+            (
+                "lookout_tsdb_wal_unsynced_commits",
+                "gauge",
+                "Commits written but not yet fsynced.",
+                w.written_seq.saturating_sub(w.synced_seq) as f64,
+            ),
+        ];
+        for (name, kind, help, v) in rows {
+            let family = name
+                .strip_suffix("_sum")
+                .or_else(|| name.strip_suffix("_count"));
+            match family {
+                Some(f) if name.ends_with("_sum") => {
+                    let _ = writeln!(out, "# HELP {f} {help}\n# TYPE {f} summary");
+                }
+                Some(_) => {}
+                None => {
+                    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                }
+            }
+            let _ = writeln!(out, "{name} {v}");
+        }
+    }
 }
 
 impl Appendable for Db {
