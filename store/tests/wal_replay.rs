@@ -18,6 +18,7 @@ fn opts() -> DbOptions {
             ..WalOptions::default()
         },
         checkpoint_segments: 0,
+        retention_ms: 0,
     }
 }
 

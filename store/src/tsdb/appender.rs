@@ -143,6 +143,14 @@ impl<'a> HeadAppender<'a> {
         let st = std::mem::take(&mut self.stats);
         self.head.record(&st, i64::MAX, i64::MIN);
     }
+
+    /// Discards the batch; series it created stay in the head, so they are logged.
+    fn discard_and_log_series(&mut self) {
+        self.discard();
+        if let Some(w) = self.head.wal() {
+            w.flush_series();
+        }
+    }
 }
 
 impl Appender for HeadAppender<'_> {
@@ -193,7 +201,7 @@ impl Appender for HeadAppender<'_> {
     }
 
     fn rollback(mut self: Box<Self>) {
-        self.discard();
+        self.discard_and_log_series();
     }
 }
 
@@ -201,7 +209,7 @@ impl Drop for HeadAppender<'_> {
     fn drop(&mut self) {
         // After commit or rollback this is a no-op; otherwise it is an implicit rollback.
         if !self.queue.is_empty() || self.stats != AppendStats::default() {
-            self.discard();
+            self.discard_and_log_series();
         }
     }
 }

@@ -150,6 +150,14 @@ impl Wal {
         record::put_series(&mut p.bytes, r, labels.iter());
     }
 
+    /// Logs queued series entries now (a rolled-back batch may have created series; the
+    /// head keeps them, so the log should too). Best effort: on failure they stay queued.
+    pub fn flush_series(&self) {
+        if !self.pending.lock().bytes.is_empty() {
+            let _ = self.begin().log(None, std::iter::empty());
+        }
+    }
+
     /// Takes the writer lock for one commit.
     pub fn begin(&self) -> CommitGuard<'_> {
         CommitGuard {
