@@ -18,7 +18,10 @@ const WINDOW: i64 = 50;
 
 fn pool(i: usize) -> Labels {
     Labels::from_pairs([
-        ("__name__", if i.is_multiple_of(2) { "a" } else { "b" }.to_string()),
+        (
+            "__name__",
+            if i.is_multiple_of(2) { "a" } else { "b" }.to_string(),
+        ),
         ("i", i.to_string()),
     ])
 }
