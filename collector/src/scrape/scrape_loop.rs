@@ -7,7 +7,8 @@
 //! series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 //! `scrape_samples_post_metric_relabeling` and `scrape_series_added`.
 //!
-//! Cost per scrape: one reused body buffer, one appender, one cache lookup per sample.
+//! Cost per scrape: one body buffer borrowed from a process-wide pool (so 1,000 idle loops do
+//! not each pin a body's worth of memory), one appender, one cache lookup per sample.
 
 use crate::scrape::append::{AppendOptions, Appended, ScrapeCache, ScrapeError};
 use crate::scrape::client::ScrapeClient;
@@ -31,6 +32,29 @@ pub fn scrape_timestamp(now: i64, slot: i64) -> i64 {
         slot
     } else {
         now
+    }
+}
+
+/// Body buffers not in use. Only scrapes in flight hold one, so the pool stays as small as
+/// the scrape concurrency while buffers keep their capacity from scrape to scrape.
+static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// At most this many idle buffers are kept.
+const MAX_POOLED: usize = 64;
+/// Buffers that grew past this (a one-off huge body) are dropped rather than pooled.
+const MAX_POOLED_CAPACITY: usize = 16 << 20;
+
+fn take_buffer() -> Vec<u8> {
+    BUFFERS.lock().pop().unwrap_or_default()
+}
+
+fn give_buffer(mut b: Vec<u8>) {
+    if b.capacity() > MAX_POOLED_CAPACITY {
+        return;
+    }
+    b.clear();
+    let mut pool = BUFFERS.lock();
+    if pool.len() < MAX_POOLED {
+        pool.push(b);
     }
 }
 
@@ -147,7 +171,6 @@ impl Reporter {
 async fn run(ctx: LoopContext, mut stop: watch::Receiver<Stop>) {
     let interval_ms = ctx.target.interval.as_millis().max(1) as i64;
     let mut slot = first_slot(now_ms(), interval_ms, ctx.target.hash);
-    let mut buf: Vec<u8> = Vec::new();
     let mut reporter = Reporter::new(&ctx.target.labels);
     let mut last_ts: Option<i64> = None;
     let mut special: Option<(ScrapeClient, String, String)> = None;
@@ -189,7 +212,9 @@ async fn run(ctx: LoopContext, mut stop: watch::Receiver<Stop>) {
                 }
             }
         }
+        let mut buf = take_buffer();
         scrape_once(&ctx, ts, &mut buf, &mut reporter, special.as_ref()).await;
+        give_buffer(buf);
         last_ts = Some(ts);
     }
 }
@@ -224,10 +249,6 @@ async fn scrape_once(
             .append_body(&mut *app, buf, format, ts, &t.labels, &ctx.opts)
     });
     let dur = start.elapsed();
-    // Large one-off bodies should not pin memory for the life of the loop.
-    if buf.capacity() > 4 * (buf.len().max(64 << 10)) {
-        buf.shrink_to(buf.len().max(64 << 10));
-    }
     let (vals, err) = match result {
         Ok(a) => {
             ctx.telemetry
