@@ -22,7 +22,7 @@ pub struct BitWriter {
 }
 
 /// Minimum growth step of the buffer in bytes.
-const GROW_MIN: usize = 16;
+const GROW_MIN: usize = 32;
 
 impl BitWriter {
     /// A writer whose output starts with `header` (written as whole bytes).
@@ -57,19 +57,23 @@ impl BitWriter {
         self.buf.into_boxed_slice()
     }
 
-    fn push_byte(&mut self, b: u8) {
-        if self.buf.len() == self.buf.capacity() {
-            // Grow by an eighth (at least GROW_MIN bytes) instead of doubling.
-            self.buf.reserve_exact((self.buf.len() / 8).max(GROW_MIN));
+    /// Makes room for `extra` more bytes, growing by an eighth (at least GROW_MIN bytes)
+    /// instead of doubling.
+    #[inline]
+    fn reserve(&mut self, extra: usize) {
+        let spare = self.buf.capacity() - self.buf.len();
+        if spare < extra {
+            let step = (self.buf.len() / 8).max(GROW_MIN).max(extra - spare);
+            self.buf.reserve_exact(step);
         }
-        self.buf.push(b);
     }
 
     /// Writes one bit.
     #[inline]
     pub fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {
-            self.push_byte(0);
+            self.reserve(1);
+            self.buf.push(0);
             self.free = 8;
         }
         self.free -= 1;
@@ -82,21 +86,32 @@ impl BitWriter {
     #[inline]
     pub fn write_bits(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 64);
+        if n == 0 {
+            return;
+        }
+        // Keep only the low n bits (two shifts so that n == 64 does not overflow).
+        let mut v = (v << (64 - n)) >> (64 - n);
         let mut n = n;
-        while n > 0 {
-            if self.free == 0 {
-                self.push_byte(0);
-                self.free = 8;
-            }
+        if self.free > 0 {
+            // Fill the partly used last byte first.
             let take = n.min(self.free);
-            // The `take` bits of v just below bit position n.
-            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            let chunk = (v >> (n - take)) as u8;
             self.free -= take;
             n -= take;
             if let Some(last) = self.buf.last_mut() {
                 *last |= chunk << self.free;
             }
+            if n == 0 {
+                return;
+            }
+            v = (v << (64 - n)) >> (64 - n);
         }
+        // Byte aligned now: append the remaining n bits as whole bytes, left-aligned.
+        let bytes = (v << (64 - n)).to_be_bytes();
+        let k = n.div_ceil(8) as usize;
+        self.reserve(k);
+        self.buf.extend_from_slice(&bytes[..k]);
+        self.free = (k as u32) * 8 - n;
     }
 
     /// Writes an unsigned LEB-style varint as groups of 8 bits (continuation bit + 7 bits).

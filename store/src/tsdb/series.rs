@@ -68,8 +68,6 @@ pub struct SeriesState {
     ooo: Option<Box<OooData>>,
     /// The open chunk is cut before a sample at or after this time.
     next_cut: i64,
-    /// Byte size of the last chunk cut, reserved up front for the next one (0: unknown).
-    size_hint: u16,
     pub pending: u32,
     pub deleted: bool,
 }
@@ -84,7 +82,6 @@ impl MemSeries {
                 open: None,
                 ooo: None,
                 next_cut: i64::MIN,
-                size_hint: 0,
                 pending: 0,
                 deleted: false,
             }),
@@ -155,8 +152,7 @@ impl SeriesState {
             None => {
                 created = 1;
                 self.next_cut = next_boundary(t, chunk_range);
-                self.open
-                    .insert(ChunkEncoder::with_capacity(usize::from(self.size_hint)))
+                self.open.insert(ChunkEncoder::new())
             }
         };
         if enc.append(t, v).is_err() {
@@ -173,7 +169,6 @@ impl SeriesState {
 
     fn cut(&mut self) {
         if let Some(c) = self.open.take().and_then(ChunkEncoder::finish) {
-            self.size_hint = u16::try_from(c.bytes().len()).unwrap_or(u16::MAX);
             self.chunks.push(c);
         }
     }
