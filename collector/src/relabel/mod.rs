@@ -180,7 +180,8 @@ fn labelmap(rule: &RelabelConfig, labels: &mut LabelBuilder<'_>) {
     let mut writes = Vec::new();
     for i in labels.range_order() {
         let (name, value) = labels.entry(i);
-        if rule.regex.captures_read(&mut locs, name).is_none() {
+        // `is_match` runs on the lazy DFA; capture slots only for the (few) names that match.
+        if !rule.regex.is_match(name) || rule.regex.captures_read(&mut locs, name).is_none() {
             continue;
         }
         let mut new_name = String::new();
