@@ -269,7 +269,9 @@ fn answers_match_prometheus() {
             q = q.replace(&format!("{{t{m}}}"), &at(m));
         }
         let ordered = q.starts_with("sort");
-        let mut runs: Vec<(&str, Vec<(&str, String)>, &str)> = Vec::new();
+        // (kind, request parameters, API path)
+        type Run<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+        let mut runs: Vec<Run> = Vec::new();
         for t in &instants {
             runs.push((
                 "instant",

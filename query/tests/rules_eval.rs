@@ -8,7 +8,6 @@ use lookout_config::rules::parse_rule_file;
 use lookout_query::rules::{AlertSink, Group, RulesOptions, SentAlert, eval_group};
 use lookout_store::{Appendable, Head, Labels, Matcher, Querier, is_stale_nan};
 use parking_lot::Mutex;
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 #[derive(Default)]

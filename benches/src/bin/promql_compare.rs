@@ -61,7 +61,10 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-fn series_defs(n_series: usize) -> Vec<(Vec<(String, String)>, Vec<f64>)> {
+/// One series: its labels and one value per step.
+type SeriesDef = (Vec<(String, String)>, Vec<f64>);
+
+fn series_defs(n_series: usize) -> Vec<SeriesDef> {
     let mut out = Vec::new();
     let mut seed = 7u64;
     let mut rnd = move || {
@@ -92,7 +95,7 @@ fn series_defs(n_series: usize) -> Vec<(Vec<(String, String)>, Vec<f64>)> {
     }
     for svc in 0..100 {
         let mut counts = vec![0f64; 100];
-        let mut rows: Vec<Vec<f64>> = vec![Vec::with_capacity(N as usize); 100];
+        let mut rows: Vec<Vec<f64>> = (0..100).map(|_| Vec::with_capacity(N as usize)).collect();
         for _ in 0..N {
             for _ in 0..(rnd() % 20) {
                 let b = (rnd() % 100) as usize;
@@ -123,7 +126,7 @@ fn series_defs(n_series: usize) -> Vec<(Vec<(String, String)>, Vec<f64>)> {
     out
 }
 
-fn push_all(addr: &str, defs: &[(Vec<(String, String)>, Vec<f64>)]) {
+fn push_all(addr: &str, defs: &[SeriesDef]) {
     for from in (0..N).step_by(40) {
         for chunk in defs.chunks(2000) {
             let req = WriteRequest {

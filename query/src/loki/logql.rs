@@ -19,6 +19,9 @@ use lookout_store::logs::{LineFilter, LineFilterOp};
 use lookout_store::{MatchOp, Matcher};
 
 /// A parse error with the byte position.
+/// `by (..)` and `without (..)` labels of an aggregation (at most one is set).
+type Grouping = (Option<Vec<String>>, Option<Vec<String>>);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub pos: usize,
@@ -373,7 +376,7 @@ impl P {
         }
     }
 
-    fn grouping(&mut self) -> Result<(Option<Vec<String>>, Option<Vec<String>>), ParseError> {
+    fn grouping(&mut self) -> Result<Grouping, ParseError> {
         let kind = match self.peek() {
             Some(Tok::Ident(k)) if k == "by" || k == "without" => k.clone(),
             _ => return Ok((None, None)),
@@ -465,8 +468,7 @@ impl P {
                     stages.push(Stage::LineFormat(self.string()?));
                 }
                 Some(Tok::Ident(k))
-                    if k == "drop" && !matches!(self.peek2(), Some(Tok::Sym(_)))
-                        || k == "drop" && matches!(self.peek2(), Some(Tok::Ident(_))) =>
+                    if k == "drop" && !matches!(self.peek2(), Some(Tok::Sym(_))) =>
                 {
                     self.i += 1;
                     let mut names = vec![self.ident()?];

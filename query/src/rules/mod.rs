@@ -24,6 +24,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// What the `query` template function returns: `(labels, value)` pairs.
+type QueryResult = Vec<(BTreeMap<String, String>, f64)>;
+
 /// An alert handed to the notifier.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentAlert {
@@ -76,6 +79,9 @@ pub struct RuleHealth {
     pub evaluated: bool,
 }
 
+// One value per rule, a few hundred at most per process: boxing the larger variant would
+// only add an indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum RuleState {
     Recording {
         rule: Rule,
@@ -395,7 +401,7 @@ pub fn eval_group(
             RuleState::Alerting(a) => {
                 let v = promql::instant_expr(querier, &a.expr, ts, &engine)
                     .map_err(|e| e.to_string())?;
-                let qf = |q: &str| -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+                let qf = |q: &str| -> Result<QueryResult, String> {
                     let v = promql::instant_query(querier, q, ts, &engine)
                         .map_err(|e| e.to_string())?;
                     Ok(vector_of(v)?

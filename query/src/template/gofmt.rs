@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(format_g(0.0, 4), "0");
         assert_eq!(format_g(f64::NAN, 4), "NaN");
         assert_eq!(format_g(f64::INFINITY, 4), "+Inf");
-        assert_eq!(format_f(3.14159, 2), "3.14");
+        assert_eq!(format_f(1.23456, 2), "1.23");
         assert_eq!(format_e(1234.56, 2), "1.23e+03");
         assert_eq!(format_shortest(0.1), "0.1");
         assert_eq!(format_shortest(1e21), "1e+21");

@@ -47,7 +47,7 @@ fn prometheus_style_annotations() {
         x("{{ $value | humanizeTimestamp }}", 1435065584.128),
         "2015-06-23 13:19:44.128 +0000 UTC"
     );
-    assert_eq!(x(r#"{{ printf "%.2f" $value }}"#, 3.14159), "3.14");
+    assert_eq!(x(r#"{{ printf "%.2f" $value }}"#, 1.23456), "1.23");
     assert_eq!(x(r#"{{ printf "%.0f" $value }}%"#, 99.6), "100%");
     assert_eq!(
         x(r#"{{ printf "%d items on %s" 3 $labels.job }}"#, 0.0),
@@ -118,7 +118,8 @@ fn control_flow_and_variables() {
 
 #[test]
 fn query_function_uses_the_callback() {
-    let q = |expr: &str| -> Result<Vec<(std::collections::BTreeMap<String, String>, f64)>, String> {
+    type Res = Vec<(std::collections::BTreeMap<String, String>, f64)>;
+    let q = |expr: &str| -> Result<Res, String> {
         assert_eq!(expr, "up");
         Ok(vec![(
             [("instance".to_string(), "a".to_string())]
