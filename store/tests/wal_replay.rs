@@ -269,3 +269,80 @@ fn interval_policy_syncs_in_the_background() {
     }
     assert!(db.wal_stats().fsyncs >= 1);
 }
+
+#[test]
+fn checkpoints_racing_concurrent_commits_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = DbOptions {
+        wal: WalOptions {
+            segment_size: 8 << 10,
+            fsync: FsyncPolicy::Interval(std::time::Duration::from_millis(2)),
+            ..WalOptions::default()
+        },
+        ..opts()
+    };
+    const THREADS: usize = 3;
+    const COMMITS: i64 = 150;
+    {
+        let db = Db::open(dir.path(), o.clone()).expect("open");
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..THREADS)
+                .map(|w| {
+                    let db = &db;
+                    s.spawn(move || {
+                        let mut refs = [0; 20];
+                        for b in 0..COMMITS {
+                            let mut app = db.appender();
+                            for (i, r) in refs.iter_mut().enumerate() {
+                                *r = app
+                                    .append(*r, &lbl(w * 100 + i), b, (b * 7 + i as i64) as f64)
+                                    .expect("append");
+                            }
+                            app.commit().expect("commit");
+                        }
+                    })
+                })
+                .collect();
+            s.spawn(|| {
+                let mut n = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    db.checkpoint().expect("checkpoint");
+                    n += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(3));
+                }
+                assert!(n > 1, "only {n} checkpoints ran");
+            });
+            for w in writers {
+                w.join().expect("writer");
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert!(db.wal_stats().checkpoints > 1);
+    }
+    let db = Db::open(dir.path(), o).expect("reopen");
+    assert!(db.replay_stats().checkpoint.is_some());
+    let got = all(&db);
+    assert_eq!(got.len(), THREADS * 20);
+    for s in got {
+        let i: i64 = s.labels.get("i").and_then(|x| x.parse().ok()).expect("i");
+        let want: Vec<(i64, f64)> = (0..COMMITS)
+            .map(|b| (b, (b * 7 + i % 100) as f64))
+            .collect();
+        assert_eq!(s.samples, want, "{}", s.labels);
+    }
+    let mut text = String::new();
+    db.render_metrics(&mut text);
+    assert!(
+        text.contains("# TYPE lookout_tsdb_wal_fsync_duration_seconds summary"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lookout_tsdb_wal_replayed_samples "),
+        "{text}"
+    );
+    assert!(
+        text.contains("lookout_tsdb_wal_corruptions_total 0"),
+        "{text}"
+    );
+}
