@@ -22,7 +22,7 @@ pub struct BitWriter {
 }
 
 /// Minimum growth step of the buffer in bytes.
-const GROW_MIN: usize = 32;
+const GROW_MIN: usize = 16;
 
 impl BitWriter {
     /// A writer whose output starts with `header` (written as whole bytes).
