@@ -347,8 +347,15 @@ fn bench_select(c: &mut Criterion) {
             )
         })
     });
+    let end = T0 + 6 * 3600 * 1000;
+    let last_5m: usize = head
+        .select(&want, end - 300_000, end)
+        .expect("select")
+        .iter()
+        .map(|s| s.samples.len())
+        .sum();
+    g.throughput(Throughput::Elements(last_5m as u64));
     g.bench_function("select_1000_series_last_5m", |b| {
-        let end = T0 + 6 * 3600 * 1000;
         b.iter(|| black_box(head.select(&want, end - 300_000, end).expect("select")))
     });
     g.finish();
