@@ -210,3 +210,45 @@ async fn honor_labels_and_exported_prefix_and_honor_timestamps() {
     let honor = rig.select(&[("__name__", "ts_metric"), ("job", "honor")]);
     assert!(honor[0].samples[0].0 > 1_600_000_000_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_the_store_refuses_are_counted_and_the_scrape_goes_on() {
+    // Exposed timestamps: the first scrape at t=5000, later scrapes go back in time for `b`
+    // (out of order) and change `c`'s value at the same timestamp (conflicting duplicate).
+    let h: common::Handler = Arc::new(|_r: &common::Request, n: usize| match n {
+        1 => Reply::Full(200, "text/plain", b"a 1\nb 1 5000\nc 1 5000\n".to_vec()),
+        _ => Reply::Full(200, "text/plain", b"a 2\nb 2 4000\nc 2 5000\n".to_vec()),
+    });
+    let addr = serve(h).await;
+    let rig = Rig::new(&format!("scrape_configs:\n{}", job("ts", &addr, "/m", "")));
+    rig.wait_scrapes(2, Duration::from_secs(20)).await;
+    let t = rig.target("ts").unwrap();
+    assert_eq!(
+        t.status.lock().health.as_str(),
+        "up",
+        "{}",
+        t.status.lock().last_error
+    );
+    assert_eq!(
+        rig.select(&[("__name__", "a")])[0]
+            .samples
+            .last()
+            .unwrap()
+            .1,
+        2.0
+    );
+    assert_eq!(
+        rig.select(&[("__name__", "b")])[0].samples,
+        vec![(5000, 1.0)]
+    );
+    assert_eq!(
+        rig.select(&[("__name__", "c")])[0].samples,
+        vec![(5000, 1.0)]
+    );
+    assert!(
+        rig.telemetry
+            .samples_out_of_order_total
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
+}

@@ -85,6 +85,9 @@ pub struct Appended {
     pub series_added: u64,
     /// Staleness markers written for series that left.
     pub stale: u64,
+    /// Samples the store refused (out of order, too old, conflicting duplicate): counted,
+    /// the scrape goes on.
+    pub rejected: u64,
 }
 
 const CACHE_EVICT_AFTER: u64 = 10;
@@ -196,8 +199,20 @@ impl ScrapeCache {
                         None => 0,
                         Some(l) => {
                             check_label_limits(&l, opts)?;
-                            out.series_added += 1;
-                            app.append(0, &l, t, v).map_err(store_err)?
+                            match app.append(0, &l, t, v) {
+                                Ok(r) => {
+                                    out.series_added += 1;
+                                    r
+                                }
+                                // Out of order, too old, or a conflicting duplicate: counted
+                                // and skipped as Prometheus does; the series is looked up by
+                                // labels again next time.
+                                Err(e) if e.is_sample_rejection() => {
+                                    out.rejected += 1;
+                                    continue;
+                                }
+                                Err(e) => return Err(store_err(e)),
+                            }
                         }
                     };
                     let e = CacheEntry {
@@ -218,8 +233,11 @@ impl ScrapeCache {
             }
             out.post_relabel += 1;
             check_sample_limit(out.post_relabel, opts)?;
-            app.append(entry.r, &Labels::default(), t, v)
-                .map_err(store_err)?;
+            match app.append(entry.r, &Labels::default(), t, v) {
+                Ok(_) => {}
+                Err(e) if e.is_sample_rejection() => out.rejected += 1,
+                Err(e) => return Err(store_err(e)),
+            }
         }
         // Series of the previous good scrape that did not come back go stale now.
         out.stale = self.mark_stale(app, ts, self.last_ok)?;
@@ -249,9 +267,13 @@ impl ScrapeCache {
         let empty = Labels::default();
         for e in self.series.values() {
             if prev != 0 && e.seen == prev && e.r != 0 {
-                app.append(e.r, &empty, ts, stale_nan())
-                    .map_err(store_err)?;
-                n += 1;
+                match app.append(e.r, &empty, ts, stale_nan()) {
+                    Ok(_) => n += 1,
+                    // The series already has a later sample (an exposed timestamp): it is
+                    // not stale at `ts`.
+                    Err(err) if err.is_sample_rejection() => {}
+                    Err(err) => return Err(store_err(err)),
+                }
             }
         }
         let iter = self.iter;

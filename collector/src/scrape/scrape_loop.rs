@@ -257,6 +257,9 @@ async fn scrape_once(
             ctx.telemetry
                 .stale_markers_total
                 .fetch_add(a.stale, Relaxed);
+            ctx.telemetry
+                .samples_out_of_order_total
+                .fetch_add(a.rejected, Relaxed);
             (
                 [
                     1.0,
