@@ -64,8 +64,10 @@ pub struct RawAuthorization {
     pub credentials_env: Option<String>,
 }
 
-/// The HTTP client fields of a scrape job as written (inline in the job).
-#[derive(Debug, Clone, Default)]
+/// The HTTP client fields as written: inline in a scrape job or an Alertmanager set, or as
+/// a receiver's `http_config` object.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawHttpClientConfig {
     pub basic_auth: Option<RawBasicAuth>,
     pub authorization: Option<RawAuthorization>,

@@ -214,41 +214,12 @@ pub struct RawReceiver {
     pub msteams_configs: Option<serde_yaml_ng::Value>,
 }
 
-/// Alertmanager's per-receiver `http_config`: auth, TLS, proxy for the webhook requests.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawReceiverHttpConfig {
-    pub basic_auth: Option<RawBasicAuth>,
-    pub authorization: Option<RawAuthorization>,
-    pub bearer_token: Option<Secret>,
-    pub bearer_token_file: Option<String>,
-    pub tls_config: Option<RawTlsConfig>,
-    pub follow_redirects: Option<bool>,
-    pub enable_http2: Option<bool>,
-    pub proxy_url: Option<String>,
-}
-
-impl RawReceiverHttpConfig {
-    fn check(&self, ctx: &Ctx<'_>, path: &str) -> Result<HttpClientConfig> {
-        RawHttpClientConfig {
-            basic_auth: self.basic_auth.clone(),
-            authorization: self.authorization.clone(),
-            bearer_token: self.bearer_token.clone(),
-            bearer_token_file: self.bearer_token_file.clone(),
-            tls_config: self.tls_config.clone(),
-            follow_redirects: self.follow_redirects,
-            enable_http2: self.enable_http2,
-            proxy_url: self.proxy_url.clone(),
-        }
-        .check(ctx, path)
-    }
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSlackConfig {
     pub send_resolved: Option<bool>,
-    pub http_config: Option<RawReceiverHttpConfig>,
+    /// Alertmanager's per-receiver `http_config`: auth, TLS, proxy for the webhook requests.
+    pub http_config: Option<RawHttpClientConfig>,
     pub api_url: Option<Secret>,
     pub api_url_file: Option<String>,
     pub api_url_env: Option<String>,
@@ -266,7 +237,8 @@ pub struct RawSlackConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawWebhookConfig {
     pub send_resolved: Option<bool>,
-    pub http_config: Option<RawReceiverHttpConfig>,
+    /// Alertmanager's per-receiver `http_config`: auth, TLS, proxy for the webhook requests.
+    pub http_config: Option<RawHttpClientConfig>,
     pub url: Option<Secret>,
     pub url_file: Option<String>,
     pub url_env: Option<String>,
@@ -279,7 +251,8 @@ pub struct RawWebhookConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawDiscordConfig {
     pub send_resolved: Option<bool>,
-    pub http_config: Option<RawReceiverHttpConfig>,
+    /// Alertmanager's per-receiver `http_config`: auth, TLS, proxy for the webhook requests.
+    pub http_config: Option<RawHttpClientConfig>,
     pub webhook_url: Option<Secret>,
     pub webhook_url_file: Option<String>,
     pub webhook_url_env: Option<String>,
@@ -291,7 +264,8 @@ pub struct RawDiscordConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawTeamsConfig {
     pub send_resolved: Option<bool>,
-    pub http_config: Option<RawReceiverHttpConfig>,
+    /// Alertmanager's per-receiver `http_config`: auth, TLS, proxy for the webhook requests.
+    pub http_config: Option<RawHttpClientConfig>,
     pub webhook_url: Option<Secret>,
     pub webhook_url_file: Option<String>,
     pub webhook_url_env: Option<String>,
