@@ -1,23 +1,11 @@
-//! Evaluation of plain series selectors (`up`, `http_requests_total{job=~"a.*"}`) at one
-//! instant: the latest sample within the 5 minute lookback, staleness markers honoured.
-//! This is all the API can answer until the PromQL engine lands; any other expression is
-//! refused with a clear `bad_data` error naming what is not supported yet.
+//! Series selectors as the API's `match[]` parameters take them (`up`,
+//! `http_requests_total{job=~"a.*"}`): parsed into store matchers; any other expression is
+//! refused with a `bad_data` error naming what it is.
 
 use crate::error::{Error, Result};
-use lookout_store::{Labels, MatchOp, Matcher, Querier, is_stale_nan};
+use lookout_store::{MatchOp, Matcher};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{self, Expr};
-
-/// Prometheus' default lookback delta.
-pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
-
-/// One element of an instant vector.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InstantSample {
-    pub labels: Labels,
-    pub t: i64,
-    pub v: f64,
-}
 
 /// Parses `query` and, if it is a plain selector, returns its matchers.
 pub fn parse_selector(query: &str) -> Result<Vec<Matcher>> {
@@ -69,22 +57,6 @@ fn unsupported(e: &Expr) -> Error {
         _ => "expression",
     };
     Error::BadData(format!(
-        "unsupported {kind}: only plain series selectors (e.g. up{{job=\"x\"}}) can be evaluated yet"
+        "unsupported {kind}: match[] takes series selectors (e.g. up{{job=\"x\"}})"
     ))
-}
-
-/// The instant vector of `matchers` at `t` (ms).
-pub fn eval_instant(q: &dyn Querier, matchers: &[Matcher], t: i64) -> Result<Vec<InstantSample>> {
-    let series = q.select(matchers, t - LOOKBACK_MS + 1, t)?;
-    Ok(series
-        .into_iter()
-        .filter_map(|s| {
-            let (_, sv) = *s.samples.last()?;
-            (!is_stale_nan(sv)).then_some(InstantSample {
-                labels: s.labels,
-                t,
-                v: sv,
-            })
-        })
-        .collect())
 }
