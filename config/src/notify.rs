@@ -426,6 +426,17 @@ pub struct Notifications {
     pub receivers: Vec<Receiver>,
 }
 
+/// A receiver integration's checked `http_config` (`None` when absent).
+fn receiver_http(
+    ctx: &Ctx<'_>,
+    raw: &Option<RawHttpClientConfig>,
+    path: &str,
+) -> Result<Option<HttpClientConfig>> {
+    raw.as_ref()
+        .map(|h| h.check(ctx, &field(path, "http_config")))
+        .transpose()
+}
+
 fn url_source(
     ctx: &Ctx<'_>,
     path: &str,
@@ -522,11 +533,7 @@ impl RawNotifications {
                     slack_default.clone(),
                 )?;
                 integrations.push(Integration {
-                    http: c
-                        .http_config
-                        .as_ref()
-                        .map(|h| h.check(ctx, &field(&p, "http_config")))
-                        .transpose()?,
+                    http: receiver_http(ctx, &c.http_config, &p)?,
                     send_resolved: c.send_resolved.unwrap_or(false),
                     kind: ReceiverKind::Slack {
                         url,
@@ -543,11 +550,7 @@ impl RawNotifications {
                 let p = index(&field(&rp, "webhook_configs"), j);
                 let url = url_source(ctx, &p, "url", &c.url, &c.url_file, &c.url_env, None)?;
                 integrations.push(Integration {
-                    http: c
-                        .http_config
-                        .as_ref()
-                        .map(|h| h.check(ctx, &field(&p, "http_config")))
-                        .transpose()?,
+                    http: receiver_http(ctx, &c.http_config, &p)?,
                     send_resolved: c.send_resolved.unwrap_or(true),
                     kind: ReceiverKind::Webhook {
                         url,
@@ -567,11 +570,7 @@ impl RawNotifications {
                     None,
                 )?;
                 integrations.push(Integration {
-                    http: c
-                        .http_config
-                        .as_ref()
-                        .map(|h| h.check(ctx, &field(&p, "http_config")))
-                        .transpose()?,
+                    http: receiver_http(ctx, &c.http_config, &p)?,
                     send_resolved: c.send_resolved.unwrap_or(true),
                     kind: ReceiverKind::Discord {
                         url,
@@ -592,11 +591,7 @@ impl RawNotifications {
                     None,
                 )?;
                 integrations.push(Integration {
-                    http: c
-                        .http_config
-                        .as_ref()
-                        .map(|h| h.check(ctx, &field(&p, "http_config")))
-                        .transpose()?,
+                    http: receiver_http(ctx, &c.http_config, &p)?,
                     send_resolved: c.send_resolved.unwrap_or(true),
                     kind: ReceiverKind::Teams {
                         url,
