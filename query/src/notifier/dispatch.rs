@@ -26,6 +26,9 @@ use super::payload::IntegrationRt;
 use super::queue::Queue;
 use super::route::RouteNode;
 
+/// How long a reload waits for in-flight flushes of the old groups before abandoning them.
+const RELOAD_FLUSH_WAIT: Duration = Duration::from_secs(10);
+
 /// Notification logs carried over a reload, by (group key, receiver).
 type CarriedLogs = HashMap<(String, String), Vec<Option<NfEntry>>>;
 
@@ -131,7 +134,7 @@ impl Dispatcher {
                     }
                 }
                 msg = ctl.recv() => match msg {
-                    Some(Ctl::Apply(n)) => self.reload(&n),
+                    Some(Ctl::Apply(n)) => self.reload(&n).await,
                     Some(Ctl::Shutdown(ack)) => {
                         let _ = ack.send(self.stop_all().into_iter().map(|(_, h)| h).collect());
                         return;
@@ -195,7 +198,7 @@ impl Dispatcher {
         out
     }
 
-    fn reload(&mut self, n: &Notifications) {
+    async fn reload(&mut self, n: &Notifications) {
         if *n == self.cfg.raw {
             return;
         }
@@ -203,7 +206,17 @@ impl Dispatcher {
         let new = Config::new(n);
         let mut alerts: HashMap<u64, Stored> = HashMap::new();
         let mut carried: CarriedLogs = HashMap::new();
-        for (g, _) in self.stop_all() {
+        let mut stopped = self.stop_all();
+        // A group may be in the middle of a flush: its notification log is written when the
+        // receiver has answered. Let in-flight flushes finish (bounded) before reading the
+        // logs, or a message delivered just before the reload would be sent again after it.
+        let deadline = tokio::time::Instant::now() + RELOAD_FLUSH_WAIT;
+        for (_, h) in &mut stopped {
+            if tokio::time::timeout_at(deadline, &mut *h).await.is_err() {
+                h.abort();
+            }
+        }
+        for (g, _) in stopped {
             let st = g.state.lock();
             for (fp, s) in &st.alerts {
                 alerts.entry(*fp).or_insert_with(|| s.clone());
