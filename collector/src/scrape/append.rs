@@ -2,19 +2,21 @@
 //! limit-check new series, append, and write staleness markers for series that left.
 //!
 //! The cache maps the raw bytes of `name{labels}` exactly as the target sent them to the
-//! store's series reference (Prometheus' `scrapeCache`). A steady scrape is a hash lookup and
-//! an `append` by reference per sample: no label parsing, no allocation. Only a cache miss
+//! store's series reference (Prometheus' `scrapeCache`). A steady scrape is a predicted slot
+//! compare (see [`SeriesTable`]) and an `append` by reference per sample: no hashing, no label
+//! parsing, no allocation. Only a cache miss
 //! materialises labels, applies target labels, `metric_relabel_configs` and the label limits.
 //!
 //! Invariants: a scrape is all or nothing — any error (parse, limit, duplicate series) rolls
 //! the batch back and the caller then reports the target down and makes every series of the
 //! previous scrape stale. Series of one scrape appear in the cache with `seen == iter`.
 
+use super::series_table::SeriesTable;
 use crate::parse::{self, Entry, Format};
 use crate::relabel;
 use crate::telemetry::FailReason;
 use lookout_config::relabel::RelabelConfig;
-use lookout_store::{Appender, Label, Labels, SeriesRef, stale_nan};
+use lookout_store::{Appender, Label, Labels, stale_nan};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -30,16 +32,6 @@ pub struct AppendOptions {
     pub metric_relabel: Vec<RelabelConfig>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct CacheEntry {
-    /// Store reference; 0 when the series was dropped by metric relabeling.
-    r: SeriesRef,
-    /// The scrape iteration that last saw this series.
-    seen: u64,
-    /// `seen` before the current iteration, restored when the scrape fails.
-    prev_seen: u64,
-}
-
 /// Metadata of one metric family, for `/api/v1/metadata`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricMeta {
@@ -51,7 +43,7 @@ pub struct MetricMeta {
 /// The per-target cache, kept across scrapes and across config reloads of an unchanged target.
 #[derive(Debug, Default)]
 pub struct ScrapeCache {
-    series: HashMap<Box<[u8]>, CacheEntry>,
+    series: SeriesTable,
     iter: u64,
     /// The last iteration whose scrape succeeded (0: none since the last failure).
     last_ok: u64,
@@ -102,7 +94,7 @@ impl ScrapeCache {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
+        self.series.len() == 0
     }
 
     /// Parses `body` and appends its samples at `ts` (ms) to `app`, with the target's public
@@ -122,7 +114,7 @@ impl ScrapeCache {
         let r = self.append_inner(app, body, format, ts, target_labels, opts, iter);
         if r.is_err() {
             // Undo what this scrape marked, so the next staleness pass sees the last good one.
-            for e in self.series.values_mut() {
+            for e in self.series.iter_mut() {
                 if e.seen == iter {
                     e.seen = e.prev_seen;
                 }
@@ -144,6 +136,7 @@ impl ScrapeCache {
     ) -> Result<Appended, ScrapeError> {
         let mut out = Appended::default();
         let mut parser = parse::Parser::new(body, format);
+        self.series.rewind();
         let mut scratch: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
         while let Some(entry) = parser.next_entry() {
             let entry = entry.map_err(|e| ScrapeError::new(FailReason::Parse, e.to_string()))?;
@@ -188,7 +181,7 @@ impl ScrapeCache {
                     }
                     e.prev_seen = e.seen;
                     e.seen = iter;
-                    *e
+                    e.r
                 }
                 None => {
                     scratch.clear();
@@ -215,12 +208,7 @@ impl ScrapeCache {
                             }
                         }
                     };
-                    let e = CacheEntry {
-                        r,
-                        seen: iter,
-                        prev_seen: 0,
-                    };
-                    self.series.insert(key.into(), e);
+                    self.series.insert(key, r, iter);
                     if r != 0 {
                         out.post_relabel += 1;
                         check_sample_limit(out.post_relabel, opts)?;
@@ -228,12 +216,12 @@ impl ScrapeCache {
                     continue;
                 }
             };
-            if entry.r == 0 {
+            if entry == 0 {
                 continue;
             }
             out.post_relabel += 1;
             check_sample_limit(out.post_relabel, opts)?;
-            match app.append(entry.r, &Labels::default(), t, v) {
+            match app.append(entry, &Labels::default(), t, v) {
                 Ok(_) => {}
                 Err(e) if e.is_sample_rejection() => out.rejected += 1,
                 Err(e) => return Err(store_err(e)),
@@ -265,7 +253,7 @@ impl ScrapeCache {
     ) -> Result<u64, ScrapeError> {
         let mut n = 0;
         let empty = Labels::default();
-        for e in self.series.values() {
+        for e in self.series.iter() {
             if prev != 0 && e.seen == prev && e.r != 0 {
                 match app.append(e.r, &empty, ts, stale_nan()) {
                     Ok(_) => n += 1,
@@ -278,7 +266,7 @@ impl ScrapeCache {
         }
         let iter = self.iter;
         self.series
-            .retain(|_, e| iter.saturating_sub(e.seen) <= CACHE_EVICT_AFTER);
+            .retain(|e| iter.saturating_sub(e.seen) <= CACHE_EVICT_AFTER);
         Ok(n)
     }
 }

@@ -9,6 +9,7 @@
 pub mod append;
 pub mod client;
 pub mod scrape_loop;
+mod series_table;
 pub mod target;
 
 use crate::discovery::{TargetGroup, Update};

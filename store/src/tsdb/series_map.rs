@@ -7,8 +7,16 @@
 //! collide: the hash shard keeps the first series per hash in `main` and any others with the
 //! same hash in `collisions`, and lookups compare the full label set.
 //!
-//! Cost: a lookup by ref is one shard read lock and one hash probe; by labels it also hashes
-//! the labels and compares them once. About 60-80 bytes per series across both maps.
+//! References are handed out in sequence and a target's series are created together, so the
+//! ref map is paged: pages of 512 consecutive refs, each page a flat slot array, sharded by
+//! page number. A scrape that appends by cached ref then reads slots sequentially instead of
+//! probing a hash table at a random place per sample (that probe was the largest single cost
+//! of a steady scrape). A page is freed when its last series goes.
+//!
+//! Cost: a lookup by ref is one shard read lock, a probe of a small page table and one slot
+//! read; by labels it also hashes the labels and compares them once. About 8 bytes per ref
+//! slot (slots of removed series stay until their page empties) plus 40-60 bytes per series
+//! in the hash map.
 
 use super::series::MemSeries;
 use crate::{Labels, SeriesRef};
@@ -66,11 +74,31 @@ impl HashShard {
     }
 }
 
+/// Refs per page of the ref map (a power of two).
+const PAGE_BITS: u32 = 9;
+const PAGE_MASK: u64 = (1 << PAGE_BITS) - 1;
+
+/// 512 consecutive refs.
+#[derive(Debug)]
+struct RefPage {
+    slots: Box<[Option<Arc<MemSeries>>]>,
+    live: usize,
+}
+
+impl RefPage {
+    fn new() -> Self {
+        RefPage {
+            slots: (0..=PAGE_MASK).map(|_| None).collect(),
+            live: 0,
+        }
+    }
+}
+
 /// Series by reference and by label hash.
 #[derive(Debug)]
 pub struct SeriesMap {
     by_hash: Box<[RwLock<HashShard>]>,
-    by_ref: Box<[RwLock<U64Map<Arc<MemSeries>>>]>,
+    by_ref: Box<[RwLock<U64Map<RefPage>>]>,
     len: AtomicUsize,
 }
 
@@ -90,7 +118,11 @@ fn hash_shard(hash: u64) -> usize {
 }
 
 fn ref_shard(r: SeriesRef) -> usize {
-    r as usize % SHARDS
+    (r >> PAGE_BITS) as usize % SHARDS
+}
+
+fn ref_slot(r: SeriesRef) -> usize {
+    (r & PAGE_MASK) as usize
 }
 
 impl SeriesMap {
@@ -105,7 +137,11 @@ impl SeriesMap {
     /// The series with reference `r`, if it exists.
     #[inline]
     pub fn get(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
-        self.by_ref[ref_shard(r)].read().get(&r).cloned()
+        self.by_ref[ref_shard(r)]
+            .read()
+            .get(&(r >> PAGE_BITS))?
+            .slots[ref_slot(r)]
+        .clone()
     }
 
     /// The series with exactly these labels (`hash` is `labels.hash64()`), if it exists.
@@ -131,9 +167,15 @@ impl SeriesMap {
             return (Arc::clone(s), false);
         }
         let s = Arc::new(create());
-        self.by_ref[ref_shard(s.r)]
-            .write()
-            .insert(s.r, Arc::clone(&s));
+        {
+            let mut pages = self.by_ref[ref_shard(s.r)].write();
+            let page = pages.entry(s.r >> PAGE_BITS).or_insert_with(RefPage::new);
+            let slot = &mut page.slots[ref_slot(s.r)];
+            if slot.is_none() {
+                page.live += 1;
+            }
+            *slot = Some(Arc::clone(&s));
+        }
         match shard.main.entry(hash) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(Arc::clone(&s));
@@ -183,7 +225,18 @@ impl SeriesMap {
                 shard.collisions.remove(&hash);
             }
         }
-        self.by_ref[ref_shard(s.r)].write().remove(&s.r);
+        {
+            let mut pages = self.by_ref[ref_shard(s.r)].write();
+            let key = s.r >> PAGE_BITS;
+            if let Some(page) = pages.get_mut(&key) {
+                if page.slots[ref_slot(s.r)].take().is_some() {
+                    page.live -= 1;
+                }
+                if page.live == 0 {
+                    pages.remove(&key);
+                }
+            }
+        }
         self.len.fetch_sub(1, Ordering::Relaxed);
         true
     }
@@ -192,7 +245,9 @@ impl SeriesMap {
     pub fn all(&self) -> Vec<Arc<MemSeries>> {
         let mut out = Vec::with_capacity(self.len());
         for shard in self.by_ref.iter() {
-            out.extend(shard.read().values().cloned());
+            for page in shard.read().values() {
+                out.extend(page.slots.iter().flatten().cloned());
+            }
         }
         out
     }
