@@ -7,6 +7,7 @@
 
 pub mod appender;
 pub mod bits;
+pub mod block;
 pub mod chunk;
 pub mod db;
 pub mod head;

@@ -195,7 +195,7 @@ fn scan<'a>(values: &'a Values, m: &Matcher, want: bool) -> Vec<&'a [SeriesRef]>
 
 /// What a regex source allows the index to skip.
 #[derive(Debug, PartialEq, Eq)]
-enum RegexShape {
+pub(crate) enum RegexShape {
     /// `a|b|c` with no metacharacters: exactly these strings match.
     Literals(Vec<String>),
     /// Every match starts with this (non-empty) literal.
@@ -231,7 +231,7 @@ fn is_meta(c: char) -> bool {
     )
 }
 
-fn regex_shape(re: &str) -> RegexShape {
+pub(crate) fn regex_shape(re: &str) -> RegexShape {
     if re.split('|').all(|alt| !alt.chars().any(is_meta)) {
         return RegexShape::Literals(re.split('|').map(str::to_owned).collect());
     }
