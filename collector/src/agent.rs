@@ -71,6 +71,7 @@ fn open_store(data_dir: &Path, c: &lookout_config::TsdbConfig) -> Result<Db, Age
             ..WalOptions::default()
         },
         retention_ms: ms(c.retention_time),
+        retention_bytes: c.retention_size,
         ..DbOptions::default()
     };
     Ok(Db::open(data_dir.join("tsdb"), opts)?)
@@ -209,13 +210,20 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         .await?;
 
     let groups = alerts::load_rules(&cfg).map_err(AgentError::Rules)?;
-    let alerting = Alerting::start(&cfg, groups, head.clone(), format!("http://{bound}"))
-        .map_err(AgentError::Rules)?;
+    // Reads go through the Db, which merges blocks and the head.
+    let alerting = Alerting::start(
+        &cfg,
+        groups,
+        head.clone(),
+        db.clone(),
+        format!("http://{bound}"),
+    )
+    .map_err(AgentError::Rules)?;
 
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = mpsc::channel::<()>(1);
     let api_state = lookout_query::api::ApiState {
-        querier: head.clone(),
+        querier: db.clone(),
         targets: Arc::new(CollectorTargets {
             manager: manager.clone(),
         }),

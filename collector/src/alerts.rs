@@ -69,6 +69,7 @@ impl Alerting {
         cfg: &Config,
         groups: Vec<RuleGroup>,
         head: Arc<Head>,
+        querier: Arc<dyn lookout_store::Querier>,
         external_url: String,
     ) -> Result<Alerting, String> {
         let metrics = Arc::new(NotifierMetrics::default());
@@ -80,8 +81,8 @@ impl Alerting {
             metrics.clone(),
         ));
         let rules = Arc::new(RuleManager::new(
-            head.clone(),
             head,
+            querier,
             Arc::new(NotifySink(notifier.clone())),
             options(cfg, &external_url),
         ));

@@ -72,6 +72,7 @@ fn options() -> DbOptions {
         },
         checkpoint_segments: 0,
         retention_ms: 0,
+        ..DbOptions::default()
     }
 }
 

@@ -19,6 +19,7 @@ fn opts() -> DbOptions {
         },
         checkpoint_segments: 0,
         retention_ms: 0,
+        ..DbOptions::default()
     }
 }
 

@@ -67,6 +67,7 @@ fn run() -> Result<(), String> {
             },
             checkpoint_segments: 0,
             retention_ms: 0,
+            ..DbOptions::default()
         },
     )
     .map_err(|e| e.to_string())?;

@@ -228,6 +228,12 @@ impl Head {
         self.next_ref.fetch_max(next_ref, Ordering::Relaxed);
     }
 
+    /// Raises the truncation point to `t` without dropping anything: from now on samples
+    /// older than `t` are rejected as too old (used before a block of them is written).
+    pub(super) fn raise_min_valid(&self, t: i64) {
+        self.min_valid.fetch_max(t, Ordering::Relaxed);
+    }
+
     /// The truncation point and the next reference, for checkpoints.
     pub(super) fn restore_point(&self) -> (i64, SeriesRef) {
         (

@@ -15,7 +15,12 @@ fn sample_series() -> Vec<(Labels, Vec<(i64, f64)>)> {
             (0..10).map(|i| (i * 1000, 1.0)).collect::<Vec<_>>(),
         ),
         (
-            labels(&[("__name__", "up"), ("job", "b"), ("inst", "1"), ("opt", "x")]),
+            labels(&[
+                ("__name__", "up"),
+                ("job", "b"),
+                ("inst", "1"),
+                ("opt", "x"),
+            ]),
             vec![(500, 0.0), (1500, stale_nan()), (2500, f64::NEG_INFINITY)],
         ),
         (
@@ -71,20 +76,36 @@ fn written_block_reads_back_exactly() {
     assert_eq!(bits(&all), bits(&want));
 
     let m = |op, n: &str, v: &str| Matcher::new(op, n, v).unwrap();
-    let names = |s: Vec<Series>| -> Vec<String> { s.iter().map(|s| s.labels.to_string()).collect() };
+    let names =
+        |s: Vec<Series>| -> Vec<String> { s.iter().map(|s| s.labels.to_string()).collect() };
     let up = b
         .select(&[m(MatchOp::Equal, "__name__", "up")], 0, 100_000)
         .unwrap();
     assert_eq!(up.len(), 2);
-    let no_opt = b.select(&[m(MatchOp::Equal, "opt", "")], 0, 100_000).unwrap();
+    let no_opt = b
+        .select(&[m(MatchOp::Equal, "opt", "")], 0, 100_000)
+        .unwrap();
     assert_eq!(no_opt.len(), 2, "{:?}", names(no_opt));
     let re = b
-        .select(&[m(MatchOp::RegexMatch, "job", "a|c"), m(MatchOp::NotEqual, "__name__", "cpu")], 0, 100_000)
+        .select(
+            &[
+                m(MatchOp::RegexMatch, "job", "a|c"),
+                m(MatchOp::NotEqual, "__name__", "cpu"),
+            ],
+            0,
+            100_000,
+        )
         .unwrap();
     assert_eq!(names(re), vec!["up{inst=\"1\", job=\"a\"}"]);
-    let re2 = b.select(&[m(MatchOp::RegexNoMatch, "job", "b.*")], 0, 100_000).unwrap();
+    let re2 = b
+        .select(&[m(MatchOp::RegexNoMatch, "job", "b.*")], 0, 100_000)
+        .unwrap();
     assert_eq!(re2.len(), 2);
-    assert!(b.select(&[m(MatchOp::Equal, "nope", "x")], 0, 100_000).unwrap().is_empty());
+    assert!(
+        b.select(&[m(MatchOp::Equal, "nope", "x")], 0, 100_000)
+            .unwrap()
+            .is_empty()
+    );
     // A range inside the long series returns just that slice, across chunk boundaries.
     let mid = b
         .select(&[m(MatchOp::Equal, "__name__", "cpu")], 7000, 7500)
@@ -98,14 +119,18 @@ fn written_block_reads_back_exactly() {
         b.label_names(&[], i64::MIN, i64::MAX).unwrap(),
         vec!["__name__", "inst", "job", "opt"]
     );
-    assert_eq!(b.label_values("job", &[], i64::MIN, i64::MAX).unwrap(), vec!["a", "b"]);
+    assert_eq!(
+        b.label_values("job", &[], i64::MIN, i64::MAX).unwrap(),
+        vec!["a", "b"]
+    );
     assert_eq!(
         b.label_values("job", &[m(MatchOp::Equal, "__name__", "up")], 0, 600)
             .unwrap(),
         vec!["a", "b"]
     );
     assert_eq!(
-        b.label_names(&[m(MatchOp::Equal, "__name__", "cpu")], 0, 100).unwrap(),
+        b.label_names(&[m(MatchOp::Equal, "__name__", "cpu")], 0, 100)
+            .unwrap(),
         vec!["__name__", "job"]
     );
 }
@@ -125,7 +150,11 @@ fn out_of_order_series_are_refused() {
     w.add_series(labels(&[("a", "2")]), &[(1, 1.0)]).unwrap();
     assert!(w.add_series(labels(&[("a", "1")]), &[(1, 1.0)]).is_err());
     drop(w);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "tmp dir left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "tmp dir left"
+    );
 }
 
 #[test]

@@ -115,7 +115,7 @@ impl ChunksReader {
         }
         let mut d = Dec::at(&self.map, pos);
         let data = d
-            .len()
+            .length()
             .and_then(|n| d.bytes(n))
             .ok_or_else(|| corrupt("runs past the end of the file"))?;
         let crc = d.u32().ok_or_else(|| corrupt("checksum missing"))?;
@@ -159,7 +159,10 @@ mod tests {
         let r = ChunksReader::open(&p).unwrap();
         assert_eq!(r.chunk(a).unwrap(), b"hello");
         let e = r.chunk(b).unwrap_err().to_string();
-        assert!(e.contains("checksum mismatch") && e.contains("chunks"), "{e}");
+        assert!(
+            e.contains("checksum mismatch") && e.contains("chunks"),
+            "{e}"
+        );
         std::fs::write(&p, b"garbage!").unwrap();
         assert!(ChunksReader::open(&p).is_err());
     }

@@ -73,7 +73,7 @@ impl<'a> Dec<'a> {
     }
 
     /// A varint that must fit a `usize` (lengths, counts).
-    pub fn len(&mut self) -> Option<usize> {
+    pub fn length(&mut self) -> Option<usize> {
         usize::try_from(self.uvarint()?).ok()
     }
 
@@ -85,7 +85,7 @@ impl<'a> Dec<'a> {
     }
 
     pub fn str(&mut self) -> Option<&'a str> {
-        let n = self.len()?;
+        let n = self.length()?;
         std::str::from_utf8(self.bytes(n)?).ok()
     }
 

@@ -114,7 +114,8 @@ impl IndexReader {
             }
             *sec = range;
         }
-        if sections[SEC_SERIES_TABLE].len() % 8 != 0 || sections[SEC_POSTINGS_TABLE].len() % 16 != 0
+        if !sections[SEC_SERIES_TABLE].len().is_multiple_of(8)
+            || !sections[SEC_POSTINGS_TABLE].len().is_multiple_of(ENTRY)
         {
             return Err(self.corrupt("table length is not a multiple of its entry size"));
         }
@@ -198,7 +199,7 @@ impl IndexReader {
             .filter(|o| sec.contains(o))
             .ok_or_else(bad)?;
         let mut d = Dec::at(&self.map[..sec.end], off);
-        let n = d.len().ok_or_else(bad)?;
+        let n = d.length().ok_or_else(bad)?;
         let mut labels = Vec::with_capacity(n.min(64));
         for _ in 0..n {
             let (Some(nr), Some(vr)) = (d.uvarint(), d.uvarint()) else {
@@ -214,7 +215,7 @@ impl IndexReader {
         if labels.windows(2).any(|w| w[0].name >= w[1].name) {
             return Err(bad());
         }
-        let nc = d.len().ok_or_else(bad)?;
+        let nc = d.length().ok_or_else(bad)?;
         let mut prev: Option<ChunkMeta> = None;
         for _ in 0..nc {
             let c = match prev {
@@ -257,7 +258,7 @@ impl IndexReader {
             .filter(|o| sec.contains(o))
             .ok_or_else(bad)?;
         let mut d = Dec::at(&self.map[..sec.end], off);
-        let n = d.len().ok_or_else(bad)?;
+        let n = d.length().ok_or_else(bad)?;
         let total = self.num_series() as u64;
         let mut out = Vec::with_capacity(n.min(self.num_series()));
         let mut cur = 0u64;
@@ -266,7 +267,10 @@ impl IndexReader {
             if i > 0 && delta == 0 {
                 return Err(bad());
             }
-            cur = cur.checked_add(delta).filter(|&c| c < total).ok_or_else(bad)?;
+            cur = cur
+                .checked_add(delta)
+                .filter(|&c| c < total)
+                .ok_or_else(bad)?;
             out.push(cur);
         }
         Ok(out)

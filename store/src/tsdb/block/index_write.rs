@@ -169,10 +169,7 @@ pub fn write_index(path: &Path, series: &[IndexSeries]) -> Result<u64> {
     debug_assert_eq!(toc.len(), TOC_LEN);
     out.put(&toc)?;
     let size = out.pos;
-    let f = out
-        .w
-        .into_inner()
-        .map_err(|e| io(path, e.into_error()))?;
+    let f = out.w.into_inner().map_err(|e| io(path, e.into_error()))?;
     f.sync_all().map_err(|e| io(path, e))?;
     Ok(size)
 }

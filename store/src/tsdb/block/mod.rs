@@ -89,6 +89,11 @@ impl Block {
         self.index.num_series()
     }
 
+    /// Labels of series `ord`.
+    pub fn series_labels(&self, ord: u64) -> Result<Labels> {
+        self.index.series(ord, &mut Vec::new())
+    }
+
     /// Labels of series `ord` and its samples in `[mint, maxt]` appended to `out`.
     pub fn series_samples(
         &self,

@@ -190,7 +190,8 @@ pub fn replay(dir: &Path, head: &Head) -> Result<ReplayStats> {
         head,
         dense: Vec::new(),
         remap: HashMap::new(),
-        min_valid: i64::MIN,
+        // Samples older than what blocks already hold are not replayed.
+        min_valid: head.restore_point().0,
         stats: ReplayStats::default(),
         lo: i64::MAX,
         hi: i64::MIN,
