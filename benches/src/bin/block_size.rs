@@ -102,7 +102,9 @@ fn read(file: &Path) -> Result<(Data, u64), String> {
         let (Some(ts), Some(v), Some(key)) = (it.next(), it.next(), it.next()) else {
             return Err(format!("bad line {line:?}"));
         };
-        let t: i64 = ts.parse().map_err(|_| format!("bad timestamp in {line:?}"))?;
+        let t: i64 = ts
+            .parse()
+            .map_err(|_| format!("bad timestamp in {line:?}"))?;
         let v: f64 = match v {
             "NaN" => f64::NAN,
             "+Inf" => f64::INFINITY,
@@ -189,7 +191,10 @@ fn restart(dir: &str, series: &str, hours: &str) -> Result<(), String> {
         .map(|i| {
             Labels::from_pairs([
                 ("__name__", format!("m{}", i % 100)),
-                ("instance", format!("10.0.{}.{}:9100", i / 25_000, (i / 100) % 250)),
+                (
+                    "instance",
+                    format!("10.0.{}.{}:9100", i / 25_000, (i / 100) % 250),
+                ),
                 ("job", "node".into()),
                 ("idx", (i % 1000).to_string()),
             ])
@@ -203,8 +208,14 @@ fn restart(dir: &str, series: &str, hours: &str) -> Result<(), String> {
             let t = t0 + k * 15_000;
             let mut app = db.appender();
             for (i, r) in refs.iter_mut().enumerate() {
-                let v = if i % 3 == 0 { (k * (i as i64 % 17)) as f64 } else { (i % 50) as f64 };
-                *r = app.append(*r, &labels[i], t, v).map_err(|e| e.to_string())?;
+                let v = if i % 3 == 0 {
+                    (k * (i as i64 % 17)) as f64
+                } else {
+                    (i % 50) as f64
+                };
+                *r = app
+                    .append(*r, &labels[i], t, v)
+                    .map_err(|e| e.to_string())?;
             }
             app.commit().map_err(|e| e.to_string())?;
             if k % 240 == 239 {
