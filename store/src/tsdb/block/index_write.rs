@@ -77,6 +77,15 @@ pub fn write_index(path: &Path, series: &[IndexSeries]) -> Result<u64> {
             reason: format!("series not in label order at {}", w[1].labels),
         });
     }
+    if u32::try_from(series.len()).is_err() {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{} series do not fit one block (at most 2^32)",
+                series.len()
+            ),
+        });
+    }
     let f = File::create(path).map_err(|e| io(path, e))?;
     let mut out = Out {
         path: path.to_path_buf(),
