@@ -191,7 +191,12 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     let db = Arc::new(open_store(&opts.data_dir, &cfg.storage.tsdb)?);
     let head = db.head().clone();
     let log_metrics = Arc::new(crate::logs::LogMetrics::default());
-    let logs = crate::logs::start_from_config(&cfg.logs, &opts.data_dir, log_metrics.clone());
+    // Pod labels for log streams come from discovery's pod watch; the map is shared before
+    // either starts, and tailing starts after discovery so new files wait for their labels.
+    let pod_labels = cfg
+        .logs
+        .is_enabled()
+        .then(|| crate::logs::pod_labels_from_config(&cfg.logs));
     let manager = Arc::new(ScrapeManager::new(head.clone(), telemetry.clone()));
     let (utx, mut urx) = mpsc::channel::<Update>(64);
     let mut discovery: HashMap<String, JobDiscovery> = HashMap::new();
@@ -206,8 +211,17 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
 
     let mut kube =
         discovery::kubernetes::Runner::new(opts.kube.clone(), telemetry.kubernetes.clone());
+    if let Some(m) = &pod_labels {
+        kube = kube.with_pod_labels(m.clone());
+    }
     kube.configure(&cfg.kubernetes, &cfg.global, &manager)
         .await?;
+    let logs = crate::logs::start_from_config(
+        &cfg.logs,
+        &opts.data_dir,
+        log_metrics.clone(),
+        pod_labels,
+    );
 
     let groups = alerts::load_rules(&cfg).map_err(AgentError::Rules)?;
     // Reads go through the Db, which merges blocks and the head.
@@ -261,14 +275,14 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     )
     .merge(lookout_query::rules::api::router(alerting.rules.clone()))
     .merge(lookout_query::api::write::write_router(head.clone()));
-    let app = match &logs {
-        Some(l) => app.merge(lookout_query::loki::router(
-            lookout_query::loki::LokiState {
-                searcher: l.index.clone(),
-            },
-        )),
-        None => app,
+    // Mounted with tailing off too (empty answers), so Grafana's Loki data source test works.
+    let searcher: Arc<dyn lookout_store::logs::LogSearcher> = match &logs {
+        Some(l) => l.index.clone(),
+        None => Arc::new(lookout_store::logs::NoLogs),
     };
+    let app = app.merge(lookout_query::loki::router(
+        lookout_query::loki::LokiState { searcher },
+    ));
     let (shut_tx, mut shut_rx) = watch::channel(false);
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -18,6 +18,10 @@
 //!   retention:
 //!     time: 7d               # drop partitions older than this; 0 = keep
 //!     size: 0                # drop oldest partitions above this size; 0 = no limit
+//!   pod_labels:              # Kubernetes pod labels on pod log streams (needs `kubernetes`)
+//!     include: ['*']         # label keys (wildcards * ?) that become stream labels; [] = none
+//!     wait: 5s               # a new pod's file waits this long for its labels, then is read without
+//!     keep_deleted: 10m      # a deleted pod's labels are kept this long for its last lines
 //! ```
 //!
 //! Cost: load time only.
@@ -65,6 +69,23 @@ pub struct RawLogsConfig {
     pub index: Option<RawLogIndex>,
     /// Retention limits.
     pub retention: Option<RawLogRetention>,
+    /// Kubernetes pod labels on pod log streams.
+    pub pod_labels: Option<RawLogPodLabels>,
+}
+
+/// `logs.pod_labels` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with include, wait and keep_deleted"
+)]
+pub struct RawLogPodLabels {
+    /// Pod label keys (wildcards `*`, `?`) that become stream labels (default `['*']`: all).
+    pub include: Option<Vec<String>>,
+    /// How long a file of a pod not known yet waits for its labels (default 5s).
+    pub wait: Option<PromDuration>,
+    /// How long a deleted pod's labels are kept (default 10m).
+    pub keep_deleted: Option<PromDuration>,
 }
 
 /// `logs.commit` as written.
@@ -120,6 +141,10 @@ pub struct LogsConfig {
     pub writer_memory: u64,
     pub retention_time: Duration,
     pub retention_size: u64,
+    /// Pod label keys (patterns) that become stream labels.
+    pub pod_labels_include: Vec<String>,
+    pub pod_labels_wait: Duration,
+    pub pod_labels_keep_deleted: Duration,
 }
 
 impl Default for LogsConfig {
@@ -138,6 +163,9 @@ impl Default for LogsConfig {
             writer_memory: 32 << 20,
             retention_time: DEFAULT_LOG_RETENTION_TIME,
             retention_size: 0,
+            pod_labels_include: vec!["*".into()],
+            pod_labels_wait: Duration::from_secs(5),
+            pod_labels_keep_deleted: Duration::from_secs(600),
         }
     }
 }
@@ -211,6 +239,24 @@ impl RawLogsConfig {
             ));
         }
         let ret = self.retention.clone().unwrap_or_default();
+        let pl = self.pod_labels.clone().unwrap_or_default();
+        let pl_path = field(path, "pod_labels");
+        let include = pl.include.unwrap_or(d.pod_labels_include);
+        for (i, k) in include.iter().enumerate() {
+            if k.is_empty() {
+                return Err(ctx.invalid(
+                    &index(&field(&pl_path, "include"), i),
+                    "a label key pattern must not be empty",
+                ));
+            }
+        }
+        let wait = pl.wait.map_or(d.pod_labels_wait, |p| p.0);
+        if wait > Duration::from_secs(300) {
+            return Err(ctx.invalid(
+                &field(&pl_path, "wait"),
+                "wait must be at most 5m (files are not read while waiting)",
+            ));
+        }
         Ok(LogsConfig {
             enabled: self.enabled,
             pods_root: self
@@ -228,6 +274,9 @@ impl RawLogsConfig {
             writer_memory,
             retention_time: ret.time.map_or(d.retention_time, |p| p.0),
             retention_size: ret.size.map_or(0, |b| b.0),
+            pod_labels_include: include,
+            pod_labels_wait: wait,
+            pod_labels_keep_deleted: pl.keep_deleted.map_or(d.pod_labels_keep_deleted, |p| p.0),
         })
     }
 }
@@ -266,6 +315,28 @@ mod tests {
     }
 
     #[test]
+    fn pod_labels_section() {
+        let l = load_str("{}", "t.yaml").unwrap().logs;
+        assert_eq!(l.pod_labels_include, ["*"]);
+        assert_eq!(l.pod_labels_wait, Duration::from_secs(5));
+        let l = load_str(
+            "logs:\n  pod_labels:\n    include: ['app.kubernetes.io/*', team]\n    wait: 2s\n    keep_deleted: 1h\n",
+            "t.yaml",
+        )
+        .unwrap()
+        .logs;
+        assert_eq!(l.pod_labels_include, ["app.kubernetes.io/*", "team"]);
+        assert_eq!(
+            (l.pod_labels_wait, l.pod_labels_keep_deleted),
+            (Duration::from_secs(2), Duration::from_secs(3600))
+        );
+        let l = load_str("logs:\n  pod_labels: {include: []}\n", "t.yaml")
+            .unwrap()
+            .logs;
+        assert!(l.pod_labels_include.is_empty());
+    }
+
+    #[test]
     fn errors_name_the_position() {
         for (yaml, line, col, needle) in [
             ("logs:\n  max_line_size: 10B\n", 2, 18, "at least 1KB"),
@@ -279,6 +350,13 @@ mod tests {
             ("logs:\n  index:\n    writer_memory: 1MB\n", 3, 20, "15MB"),
             ("logs:\n  index:\n    partition: 10s\n", 3, 16, "1m"),
             ("logs:\n  nope: 1\n", 2, 3, "unknown field"),
+            (
+                "logs:\n  pod_labels:\n    include: [app, '']\n",
+                3,
+                20,
+                "must not be empty",
+            ),
+            ("logs:\n  pod_labels:\n    wait: 1h\n", 3, 11, "at most 5m"),
         ] {
             let e = load_str(yaml, "t.yaml").unwrap_err().to_string();
             assert!(e.contains(&format!("t.yaml:{line}:{col}")), "{yaml:?}: {e}");

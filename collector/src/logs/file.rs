@@ -40,7 +40,13 @@ pub struct Tail {
     pub kind: FileKind,
     pub id: FileId,
     src: Source,
+    /// Labels from the path; `base` adds the pod's labels to them.
+    path_labels: Labels,
     base: Labels,
+    /// The pod labels attached (pod files, once known).
+    pub pod_labels: Option<super::podmeta::PodLabelSet>,
+    /// While set, the file is not read: its pod's labels are awaited until then.
+    pub meta_deadline: Option<Instant>,
     streams: [Option<Labels>; 3],
     asm: Assembler,
     max_line: usize,
@@ -129,7 +135,10 @@ impl Tail {
             kind,
             id,
             src,
+            path_labels: base.clone(),
             base,
+            pod_labels: None,
+            meta_deadline: None,
             streams: [None, None, None],
             asm: Assembler::new(format, max_line),
             max_line,
@@ -165,6 +174,20 @@ impl Tail {
                 .unwrap_or(0),
             Source::Gz(_) => 0,
         }
+    }
+
+    /// Attaches a pod's labels (labels from the path win on a clash).
+    pub fn set_pod_labels(&mut self, pod: super::podmeta::PodLabelSet) {
+        let mut v: Vec<Label> = pod.to_vec();
+        v.extend(self.path_labels.iter().cloned());
+        self.base = Labels::from_vec(v);
+        self.streams = [None, None, None];
+        self.pod_labels = Some(pod);
+    }
+
+    /// The pod UID of a pod log file.
+    pub fn pod_uid(&self) -> Option<&str> {
+        self.path_labels.get("pod_uid")
     }
 
     /// Labels of entries written to `s`.

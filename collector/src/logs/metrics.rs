@@ -53,6 +53,7 @@ pub struct LogMetrics {
     pub commits: AtomicU64,
     pub commit_errors: AtomicU64,
     pub files_open: AtomicU64,
+    pub pod_labels_missing: AtomicU64,
     pub lag_bytes: AtomicU64,
 }
 
@@ -171,6 +172,12 @@ impl LogMetrics {
             "counter",
             "Log index commits that failed.",
             &self.commit_errors,
+        );
+        one(
+            "lookout_log_files_without_pod_labels_total",
+            "counter",
+            "Pod log files read without pod labels (pod unknown to the Kubernetes watch within the wait).",
+            &self.pod_labels_missing,
         );
         one(
             "lookout_log_files_open",

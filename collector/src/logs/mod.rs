@@ -14,9 +14,11 @@ pub mod decode;
 pub mod file;
 pub mod metrics;
 pub mod path;
+pub mod podmeta;
 pub mod tailer;
 
 pub use metrics::LogMetrics;
+pub use podmeta::{PodLabelOptions, PodLabels};
 pub use tailer::{TailOptions, Tailer};
 
 use lookout_store::logs::{LogIndex, LogIndexOptions, Result};
@@ -114,12 +116,23 @@ pub fn node_name(configured: Option<&str>) -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// The pod-label map for these settings (fed by Kubernetes discovery when it runs).
+pub fn pod_labels_from_config(cfg: &lookout_config::LogsConfig) -> Arc<PodLabels> {
+    PodLabels::new(PodLabelOptions {
+        include: cfg.pod_labels_include.clone(),
+        wait: cfg.pod_labels_wait,
+        keep_deleted: cfg.pod_labels_keep_deleted,
+    })
+}
+
 /// Starts tailing as configured, when enabled; an index that cannot be opened is logged and
-/// tailing stays off (the rest of the agent runs).
+/// tailing stays off (the rest of the agent runs). `pod_labels`: the map Kubernetes discovery
+/// feeds, if any.
 pub fn start_from_config(
     cfg: &lookout_config::LogsConfig,
     data_dir: &Path,
     metrics: Arc<LogMetrics>,
+    pod_labels: Option<Arc<PodLabels>>,
 ) -> Option<LogsRuntime> {
     if !cfg.is_enabled() {
         return None;
@@ -137,6 +150,7 @@ pub fn start_from_config(
     t.start_at_end = cfg.start_at_end;
     t.max_line_size = cfg.max_line_size as usize;
     t.rate_limit_bytes = cfg.rate_limit;
+    t.pod_labels = pod_labels;
     t.commit = lookout_store::logs::CommitPolicy {
         max_lines: cfg.commit_max_lines,
         max_interval: cfg.commit_interval,
@@ -155,3 +169,6 @@ pub fn start_from_config(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pod_label_tests;

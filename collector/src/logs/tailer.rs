@@ -23,6 +23,7 @@ use super::decode::{Entry, Format};
 use super::file::{Tail, identity, read_head};
 use super::metrics::{DropReason, LogMetrics};
 use super::path::{self, FileKind};
+use super::podmeta::PodLabels;
 use lookout_store::Labels;
 use lookout_store::logs::{CommitPolicy, IndexWriterHandle, LogIndex, LogLine, LogWriter};
 use std::collections::HashSet;
@@ -61,6 +62,8 @@ pub struct TailOptions {
     pub release_timeout: Duration,
     /// Per-file limit in bytes per second; 0 = none.
     pub rate_limit_bytes: u64,
+    /// Pod labels from the Kubernetes pod watch (see [`super::podmeta`]); `None`: none.
+    pub pod_labels: Option<Arc<PodLabels>>,
 }
 
 impl TailOptions {
@@ -80,6 +83,7 @@ impl TailOptions {
             release_after: Duration::from_secs(2),
             release_timeout: Duration::from_secs(300),
             rate_limit_bytes: 0,
+            pod_labels: None,
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct Tailer {
     scanned_once: bool,
     buf: Vec<u8>,
     entries: Vec<Entry>,
+    /// The pod-label map generation last applied to open files.
+    pod_gen: u64,
 }
 
 fn now_ns() -> i64 {
@@ -178,6 +184,7 @@ impl Tailer {
             fresh_node,
             scanned_once: false,
             entries: Vec::new(),
+            pod_gen: u64::MAX,
         }
     }
 
@@ -322,7 +329,8 @@ impl Tailer {
                 self.opts.max_line_size,
                 self.opts.rate_limit_bytes,
             ) {
-                Ok(t) => {
+                Ok(mut t) => {
+                    self.attach_pod_labels(&mut t, now);
                     self.metrics.files_opened.fetch_add(1, Relaxed);
                     self.errored.remove(&c.path);
                     self.tails.push(t);
@@ -344,11 +352,74 @@ impl Tailer {
                 t.gone_since = Some(now);
             }
         }
+        self.refresh_pod_labels();
         self.ignored.retain(|(p, _)| p.exists());
         self.errored.retain(|p| p.exists());
         self.metrics
             .files_open
             .store(self.tails.len() as u64, Relaxed);
+    }
+
+    /// Gives a newly opened pod file its pod's labels; when the pod is not known yet and a
+    /// discovery feeds the map, the file waits (unread) for them until the deadline.
+    fn attach_pod_labels(&self, t: &mut Tail, now: Instant) {
+        let (Some(map), Some(uid)) = (&self.opts.pod_labels, t.pod_uid()) else {
+            return;
+        };
+        match map.get(uid) {
+            Some(l) => t.set_pod_labels(l),
+            None if map.is_active() => t.meta_deadline = Some(now + map.options().wait),
+            None => {
+                self.metrics.pod_labels_missing.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Whether a file waiting for its pod's labels may be read now (labels found, deadline
+    /// passed, or no discovery feeding the map any more).
+    fn pod_labels_ready(&mut self, ti: usize) -> bool {
+        let t = &mut self.tails[ti];
+        let Some(deadline) = t.meta_deadline else {
+            return true;
+        };
+        let (Some(map), Some(uid)) = (&self.opts.pod_labels, t.pod_uid()) else {
+            t.meta_deadline = None;
+            return true;
+        };
+        if let Some(l) = map.get(uid) {
+            t.set_pod_labels(l);
+        } else if Instant::now() >= deadline || !map.is_active() {
+            self.metrics.pod_labels_missing.fetch_add(1, Relaxed);
+            tracing::debug!(path = %t.path.display(), "pod labels unknown; reading without them");
+        } else {
+            return false;
+        }
+        t.meta_deadline = None;
+        true
+    }
+
+    /// Updates open files whose pod's labels changed (labels of pods gone from the map are
+    /// kept: lines of deleted pods keep their metadata).
+    fn refresh_pod_labels(&mut self) {
+        let Some(map) = &self.opts.pod_labels else {
+            return;
+        };
+        let gen_now = map.generation();
+        if gen_now == self.pod_gen {
+            return;
+        }
+        self.pod_gen = gen_now;
+        for t in &mut self.tails {
+            if t.meta_deadline.is_some() {
+                continue;
+            }
+            let Some(l) = t.pod_uid().and_then(|u| map.get(u)) else {
+                continue;
+            };
+            if t.pod_labels.as_ref().is_none_or(|cur| **cur != *l) {
+                t.set_pod_labels(l);
+            }
+        }
     }
 
     /// Marks a file as finished without reading it (start at end on a fresh node).
@@ -400,6 +471,9 @@ impl Tailer {
         let mut total = 0;
         let now = now_ns();
         for ti in 0..self.tails.len() {
+            if !self.pod_labels_ready(ti) {
+                continue;
+            }
             let mut budget = self.opts.file_budget;
             while budget > 0 {
                 let r = {

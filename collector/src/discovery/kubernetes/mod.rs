@@ -40,6 +40,7 @@ pub mod generate;
 pub mod leader;
 pub mod meta;
 pub mod monitor;
+pub mod podlabels;
 pub mod rbac;
 pub mod secrets;
 pub mod selector;
@@ -166,10 +167,29 @@ impl Discovery {
         global: GlobalConfig,
         telemetry: Arc<KubeTelemetry>,
     ) -> Discovery {
+        Self::start_with_pod_labels(access, cfg, global, telemetry, None)
+    }
+
+    /// Starts discovery, also feeding `pod_labels` (the log tailer's map) from the pod watch.
+    pub fn start_with_pod_labels(
+        access: Access,
+        cfg: &KubernetesConfig,
+        global: GlobalConfig,
+        telemetry: Arc<KubeTelemetry>,
+        pod_labels: Option<Arc<crate::logs::PodLabels>>,
+    ) -> Discovery {
         let (stop_tx, stop_rx) = channel::channel(false);
         let (global_tx, global_rx) = channel::channel(global);
         let (out_tx, out_rx) = channel::channel(Arc::new(Generated::default()));
-        let tasks = watch::spawn_all(access, cfg.clone(), global_rx, out_tx, telemetry, stop_rx);
+        let tasks = watch::spawn_all(
+            access,
+            cfg.clone(),
+            global_rx,
+            out_tx,
+            telemetry,
+            stop_rx,
+            pod_labels,
+        );
         Discovery {
             output: out_rx,
             global: global_tx,
@@ -212,6 +232,7 @@ pub struct Runner {
     disc: Option<Discovery>,
     applied: Arc<Generated>,
     telemetry: Arc<KubeTelemetry>,
+    pod_labels: Option<Arc<crate::logs::PodLabels>>,
 }
 
 impl Runner {
@@ -222,7 +243,14 @@ impl Runner {
             disc: None,
             applied: Arc::new(Generated::default()),
             telemetry,
+            pod_labels: None,
         }
+    }
+
+    /// Feeds the log tailer's pod-label map from the pod watch while discovery runs.
+    pub fn with_pod_labels(mut self, map: Arc<crate::logs::PodLabels>) -> Runner {
+        self.pod_labels = Some(map);
+        self
     }
 
     /// Starts, restarts or keeps discovery for this configuration. An error means the
@@ -255,11 +283,12 @@ impl Runner {
         let started = match access::resolve(cfg, &self.flags, &sa).await {
             Ok(Some(a)) => {
                 tracing::info!(node = %a.node_name, lease = %format!("{}/{}", a.lease_namespace, cfg.lease_name), "kubernetes discovery started");
-                Some(Discovery::start(
+                Some(Discovery::start_with_pod_labels(
                     a,
                     cfg,
                     global.clone(),
                     self.telemetry.clone(),
+                    self.pod_labels.clone(),
                 ))
             }
             Ok(None) => None,

@@ -167,6 +167,7 @@ pub(super) fn spawn_all(
     out: channel::Sender<Arc<Generated>>,
     telemetry: Arc<KubeTelemetry>,
     mut stop: channel::Receiver<bool>,
+    pod_labels: Option<Arc<crate::logs::PodLabels>>,
 ) -> Tasks {
     let mut tasks = Vec::new();
     let w = Watching {
@@ -185,6 +186,11 @@ pub(super) fn spawn_all(
             .fields(&format!("spec.nodeName={}", access.node_name)),
         POD,
     );
+    if let Some(map) = pod_labels {
+        map.set_active(true);
+        let run = super::podlabels::run(pods.0.clone(), map, stop.clone());
+        tasks.push(tokio::spawn(run));
+    }
     let want_svc = cfg.servicemonitors;
     let services: Stores<Service> = if want_svc {
         w.spawn(&mut tasks, client, ns, base.clone(), SERVICE)
