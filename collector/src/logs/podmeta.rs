@@ -175,6 +175,11 @@ impl PodLabels {
         self.pods.read().get(uid).map(|e| e.labels.clone())
     }
 
+    /// Whether the pod is in the map and not deleted.
+    pub fn is_live(&self, uid: &str) -> bool {
+        self.pods.read().get(uid).is_some_and(|e| e.deleted.is_none())
+    }
+
     /// Sets a live pod's labels.
     pub fn upsert(&self, uid: &str, raw: &BTreeMap<String, String>) {
         let labels = self.stream_labels(raw);
@@ -329,6 +334,7 @@ mod tests {
         assert!(m.generation() > g);
         assert_eq!(names(&m.get("uid-1").unwrap())[0].1, "v1");
         assert_eq!(names(&m.get("uid-2").unwrap())[0].1, "v2");
+        assert!(!m.is_live("uid-1") && m.is_live("uid-2"));
         // Within the grace period the deleted pod keeps its labels; after it, it is gone.
         m.sync([("uid-2", &b)], t0 + Duration::from_secs(30));
         assert!(m.get("uid-1").is_some());
