@@ -176,6 +176,12 @@ async fn agent_scrapes_serves_reloads_and_stops() {
     assert_eq!(v["data"]["resultType"], "scalar");
     assert_eq!(v["data"]["result"][1], "2");
 
+    // Grafana's Loki data source test: the Loki API answers even with log tailing off
+    // (this config has no pods root), with empty results.
+    let v = get_json(&format!("{base}/loki/api/v1/labels")).await;
+    assert_eq!(v["status"], "success", "{v}");
+    assert!(v["data"].is_array(), "{v}");
+
     // Bad PromQL: 400 bad_data.
     let (code, body) = get(&format!("{base}/api/v1/query?query=up%7B"))
         .await
