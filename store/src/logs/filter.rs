@@ -12,10 +12,12 @@
 //!
 //! The cheapest sufficient choice is made (exact terms, else the longest prefix, else the
 //! longest scanned token); truncated index terms are always kept as candidates by scans.
-//! `!=`, `|~`, `!~` are not pushed down.
+//! `|~` with a plain literal (no regex metacharacter) is pushed down like `|=`; `!=`, other
+//! `|~`, `!~` are not pushed down.
 //!
 //! Cost: term and phrase queries are postings lookups; a dictionary scan visits every term of
-//! the `line` field of each segment (bounded by [`MAX_EXPANSION`] matched terms).
+//! the `line` field of each segment whose `ts` range overlaps the query (bounded by
+//! [`MAX_EXPANSION`] matched terms).
 
 use super::error::{LogError, Result};
 use super::tokenizer::{
@@ -158,11 +160,28 @@ fn term(field: Field, t: &str) -> Term {
     Term::from_field_text(field, truncate_token(t))
 }
 
-/// Expands a prefix/suffix/contains need into the matching dictionary terms over all
-/// segments; `None` when there are too many.
-fn expand(searcher: &Searcher, field: Field, need: &Need<'_>) -> Result<Option<BTreeSet<Vec<u8>>>> {
+/// Whether a segment holds lines in `[start, end)` (by its `ts` column's range); a segment
+/// whose range cannot be read is assumed to.
+fn seg_overlaps(seg: &tantivy::SegmentReader, start: i64, end: i64) -> bool {
+    match seg.fast_fields().i64("ts") {
+        Ok(ts) => seg.num_docs() > 0 && ts.min_value() < end && ts.max_value() >= start,
+        Err(_) => true,
+    }
+}
+
+/// Expands a prefix/suffix/contains need into the matching dictionary terms over the
+/// segments overlapping `[start, end)`; `None` when there are too many.
+fn expand(
+    searcher: &Searcher,
+    field: Field,
+    need: &Need<'_>,
+    (start, end): (i64, i64),
+) -> Result<Option<BTreeSet<Vec<u8>>>> {
     let mut out = BTreeSet::new();
     for seg in searcher.segment_readers() {
+        if !seg_overlaps(seg, start, end) {
+            continue;
+        }
         let inv = seg
             .inverted_index(field)
             .map_err(|e| LogError::BadQuery(format!("line index unavailable: {e}")))?;
@@ -210,15 +229,34 @@ fn expand(searcher: &Searcher, field: Field, need: &Need<'_>) -> Result<Option<B
     Ok(Some(out))
 }
 
-/// Index queries whose intersection is a superset of the lines passing `filters`.
+/// The literal a regex matches when it has no metacharacter (then `|~` is a substring test).
+fn regex_literal(pattern: &str) -> Option<&str> {
+    const META: &[char] = &[
+        '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$', '#', '&', '-', '~',
+    ];
+    (!pattern.is_empty() && !pattern.contains(META)).then_some(pattern)
+}
+
+/// The substring every line passing `f` contains, if there is one to push down.
+fn required_substring(f: &LineFilter) -> Option<&str> {
+    match f.op {
+        LineFilterOp::Contains => Some(&f.pattern),
+        LineFilterOp::Regex => regex_literal(&f.pattern),
+        LineFilterOp::NotContains | LineFilterOp::NotRegex => None,
+    }
+}
+
+/// Index queries whose intersection is a superset of the lines passing `filters` in
+/// `[start, end)` (segments outside the range are not scanned).
 pub fn pushdown(
     searcher: &Searcher,
     field: Field,
     filters: &[LineFilter],
+    range: (i64, i64),
 ) -> Result<Vec<Box<dyn Query>>> {
     let mut qs: Vec<Box<dyn Query>> = Vec::new();
-    for f in filters.iter().filter(|f| f.op == LineFilterOp::Contains) {
-        for need in choose(&needs(&f.pattern)) {
+    for needle in filters.iter().filter_map(required_substring) {
+        for need in choose(&needs(needle)) {
             match &need {
                 Need::Exact(run) if run.len() == 1 => {
                     qs.push(Box::new(TermQuery::new(
@@ -232,7 +270,7 @@ pub fn pushdown(
                     )));
                 }
                 _ => {
-                    if let Some(terms) = expand(searcher, field, &need)? {
+                    if let Some(terms) = expand(searcher, field, &need, range)? {
                         let terms = terms
                             .into_iter()
                             .filter_map(|k| String::from_utf8(k).ok())
@@ -249,6 +287,19 @@ pub fn pushdown(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regex_literals_are_pushed_down() {
+        let lit = |p: &str| regex_literal(p).map(str::to_string);
+        assert_eq!(lit("payment"), Some("payment".into()));
+        assert_eq!(lit("err_42"), Some("err_42".into()));
+        assert_eq!(lit(" declined "), Some(" declined ".into()));
+        for p in ["a.b", "a|b", "(?i)x", "a+", "x$", "", "a-b", r"\d"] {
+            assert_eq!(lit(p), None, "{p}");
+        }
+        let f = LineFilter::new(LineFilterOp::NotRegex, "x").unwrap();
+        assert_eq!(required_substring(&f), None);
+    }
 
     #[test]
     fn needle_classification() {

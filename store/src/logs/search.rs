@@ -202,7 +202,7 @@ fn partition_query(
         let terms = streams.iter().map(|s| Term::from_field_text(f.stream, s));
         clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
     }
-    for lq in super::filter::pushdown(&pv.searcher, f.line, &q.filters)? {
+    for lq in super::filter::pushdown(&pv.searcher, f.line, &q.filters, (q.start_ns, q.end_ns))? {
         clauses.push((Occur::Must, lq));
     }
     Ok(Some(match clauses.len() {

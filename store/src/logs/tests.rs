@@ -395,3 +395,46 @@ fn commit_rolls_to_a_new_partition_when_the_window_ends() {
     let idx = LogIndex::open(LogIndexOptions::new(d.path().join("index"))).unwrap();
     assert_eq!(idx.last_payload().unwrap().as_deref(), Some("last"));
 }
+
+#[test]
+fn word_and_regex_literal_filters_over_time_split_segments() {
+    let d = tempfile::tempdir().unwrap();
+    let idx = open(d.path());
+    let mut w = idx.writer();
+    let s = stream("default", "a");
+    // Two commits = two segments with disjoint time ranges; the needle is inside a token.
+    for (base, text) in [(1_000, "early trace=zqneedle111"), (5_000, "late trace=zqneedle222")] {
+        let lines: Vec<LogLine> = (0..3)
+            .map(|i| LogLine {
+                ts_ns: base + i,
+                line: text,
+                flags: 0,
+            })
+            .collect();
+        w.append(&s, &lines).unwrap();
+        w.commit("").unwrap();
+    }
+    idx.wait_merges().unwrap();
+    for op in [LineFilterOp::Contains, LineFilterOp::Regex] {
+        let mut query = q(vec![], vec![LineFilter::new(op, "needle").unwrap()]);
+        assert_eq!(all(&query, &idx, Direction::Forward).len(), 6, "{op:?}");
+        query.start_ns = 4_000;
+        let late = all(&query, &idx, Direction::Forward);
+        assert_eq!(late.len(), 3, "{op:?}");
+        assert!(late.iter().all(|r| r.line.starts_with("late")));
+        query.filters = vec![LineFilter::new(op, "needle111").unwrap()];
+        assert!(all(&query, &idx, Direction::Forward).is_empty(), "{op:?}");
+    }
+    // Writing still works after waiting for merges.
+    w.append(
+        &s,
+        &[LogLine {
+            ts_ns: 9_000,
+            line: "after",
+            flags: 0,
+        }],
+    )
+    .unwrap();
+    w.commit("").unwrap();
+    assert_eq!(all(&q(vec![], vec![]), &idx, Direction::Forward).len(), 7);
+}

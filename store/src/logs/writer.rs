@@ -254,6 +254,42 @@ impl LogIndex {
         }
     }
 
+    /// Waits for the active partition's background merges to finish (benchmarks and tests:
+    /// a search then runs on a settled index). Uncommitted lines are not affected.
+    pub fn wait_merges(&self) -> Result<()> {
+        let mut guard = self.active.lock();
+        let Some(a) = guard.take() else {
+            return Ok(());
+        };
+        let Active {
+            part,
+            writer,
+            pending,
+            pending_min,
+            pending_max,
+            last_commit,
+        } = a;
+        if pending > 0 {
+            // Merging threads can only be awaited by consuming the writer, which would drop
+            // the uncommitted lines: put it back untouched.
+            *guard = Some(Active {
+                part,
+                writer,
+                pending,
+                pending_min,
+                pending_max,
+                last_commit,
+            });
+            return Ok(());
+        }
+        writer
+            .wait_merging_threads()
+            .map_err(|e| LogError::index(&part.dir, e))?;
+        part.reload()?;
+        *guard = Some(Self::activate(&self.opts, part)?);
+        Ok(())
+    }
+
     fn seal(&self, old: Active) {
         let h = std::thread::Builder::new()
             .name("lookout-log-seal".into())
