@@ -72,6 +72,10 @@ impl Level {
 
 const KEYS: [&[u8]; 4] = [b"level", b"lvl", b"severity", b"loglevel"];
 
+/// Searchers for [`KEYS`], built once (building one per line was a visible share of ingest).
+static FINDERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 4]> =
+    std::sync::LazyLock::new(|| KEYS.map(memchr::memmem::Finder::new));
+
 fn value_after(s: &[u8], mut i: usize) -> &[u8] {
     while i < s.len() && (s[i] == b' ' || s[i] == b'"' || s[i] == b'\'') {
         i += 1;
@@ -87,9 +91,9 @@ fn value_after(s: &[u8], mut i: usize) -> &[u8] {
 pub fn detect(line: &str) -> Level {
     let s = &line.as_bytes()[..line.len().min(SCAN_BYTES)];
     // key=value or "key": value
-    for key in KEYS {
+    for (key, finder) in KEYS.iter().zip(FINDERS.iter()) {
         let mut from = 0;
-        while let Some(p) = memchr::memmem::find(&s[from..], key) {
+        while let Some(p) = finder.find(&s[from..]) {
             let at = from + p;
             from = at + key.len();
             let before_ok = at == 0 || !s[at - 1].is_ascii_alphanumeric();
