@@ -216,12 +216,8 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     }
     kube.configure(&cfg.kubernetes, &cfg.global, &manager)
         .await?;
-    let logs = crate::logs::start_from_config(
-        &cfg.logs,
-        &opts.data_dir,
-        log_metrics.clone(),
-        pod_labels,
-    );
+    let logs =
+        crate::logs::start_from_config(&cfg.logs, &opts.data_dir, log_metrics.clone(), pod_labels);
 
     let groups = alerts::load_rules(&cfg).map_err(AgentError::Rules)?;
     // Reads go through the Db, which merges blocks and the head.

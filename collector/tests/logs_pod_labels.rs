@@ -10,9 +10,7 @@ mod k8s_fake;
 
 use k8s_fake::{FakeApi, obj};
 use lookout_collector::discovery::kubernetes::{Flags, KubeTelemetry, Runner};
-use lookout_collector::logs::{
-    LogMetrics, LogsRuntime, PodLabelOptions, PodLabels, TailOptions,
-};
+use lookout_collector::logs::{LogMetrics, LogsRuntime, PodLabelOptions, PodLabels, TailOptions};
 use lookout_config::{GlobalConfig, KubernetesConfig, KubernetesEnabled};
 use lookout_store::Matcher;
 use lookout_store::logs::{Direction, LogIndexOptions, LogQuery, LogSearcher};
@@ -93,7 +91,12 @@ async fn pod_labels_from_the_watch_keyed_by_uid() {
     std::fs::create_dir_all(&pods_root).expect("mkdir");
 
     // A file of a pod the API does not know yet: it waits for the labels.
-    write_lines(&pods_root, "web-0", "uid-web-1", &["early one", "early two"]);
+    write_lines(
+        &pods_root,
+        "web-0",
+        "uid-web-1",
+        &["early one", "early two"],
+    );
 
     let map = PodLabels::new(PodLabelOptions {
         wait: Duration::from_secs(120),
@@ -138,7 +141,10 @@ async fn pod_labels_from_the_watch_keyed_by_uid() {
     // Not known yet: nothing indexed while the sync has run.
     until("the pod watch synced", || map.is_synced()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(lines(&*idx, vec![]).is_empty(), "read before the pod was known");
+    assert!(
+        lines(&*idx, vec![]).is_empty(),
+        "read before the pod was known"
+    );
 
     api.apply(pod(
         "web-0",
@@ -146,7 +152,12 @@ async fn pod_labels_from_the_watch_keyed_by_uid() {
         "node-a",
         json!({"app": "web", "app.kubernetes.io/version": "1.0"}),
     ));
-    api.apply(pod("other-0", "uid-other", "node-b", json!({"app": "other"})));
+    api.apply(pod(
+        "other-0",
+        "uid-other",
+        "node-b",
+        json!({"app": "other"}),
+    ));
     let web = || vec![Matcher::equal("app", "web")];
     until("early lines with pod labels", || {
         lines(&*idx, web()) == ["early one", "early two"]

@@ -109,7 +109,8 @@ fn main() -> std::io::Result<()> {
                     p.dir.join(format!("0.log.{:06}", p.rotations)),
                 )?;
                 if p.rotations > 2 {
-                    let _ = std::fs::remove_file(p.dir.join(format!("0.log.{:06}", p.rotations - 2)));
+                    let _ =
+                        std::fs::remove_file(p.dir.join(format!("0.log.{:06}", p.rotations - 2)));
                 }
                 p.file = open(&p.dir)?;
                 p.written = 0;

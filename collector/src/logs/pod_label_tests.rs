@@ -234,7 +234,10 @@ fn deleted_pods_keep_labels_for_open_files_and_within_the_grace() {
     step(&mut t);
     let got = rows(&idx, "app");
     assert_eq!(got.len(), 6, "{got:?}");
-    assert!(got.iter().all(|(_, a)| a.as_deref() == Some("db")), "{got:?}");
+    assert!(
+        got.iter().all(|(_, a)| a.as_deref() == Some("db")),
+        "{got:?}"
+    );
     // Past the grace the entry is forgotten, but the open file keeps its labels.
     env.map.sync([], t0 + Duration::from_secs(7200));
     assert!(env.map.get("uid-d").is_none());

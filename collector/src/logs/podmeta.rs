@@ -177,7 +177,10 @@ impl PodLabels {
 
     /// Whether the pod is in the map and not deleted.
     pub fn is_live(&self, uid: &str) -> bool {
-        self.pods.read().get(uid).is_some_and(|e| e.deleted.is_none())
+        self.pods
+            .read()
+            .get(uid)
+            .is_some_and(|e| e.deleted.is_none())
     }
 
     /// Sets a live pod's labels.
@@ -233,7 +236,10 @@ impl PodLabels {
             }
         }
         let before = pods.len();
-        pods.retain(|_, e| e.deleted.is_none_or(|d| now.saturating_duration_since(d) < keep));
+        pods.retain(|_, e| {
+            e.deleted
+                .is_none_or(|d| now.saturating_duration_since(d) < keep)
+        });
         if pods.len() != before {
             self.generation.fetch_add(1, Relaxed);
         }

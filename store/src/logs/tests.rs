@@ -403,7 +403,10 @@ fn word_and_regex_literal_filters_over_time_split_segments() {
     let mut w = idx.writer();
     let s = stream("default", "a");
     // Two commits = two segments with disjoint time ranges; the needle is inside a token.
-    for (base, text) in [(1_000, "early trace=zqneedle111"), (5_000, "late trace=zqneedle222")] {
+    for (base, text) in [
+        (1_000, "early trace=zqneedle111"),
+        (5_000, "late trace=zqneedle222"),
+    ] {
         let lines: Vec<LogLine> = (0..3)
             .map(|i| LogLine {
                 ts_ns: base + i,
