@@ -6,7 +6,9 @@
 #
 # Builds `lookout` and `log_writer` in release, starts lookout with log tailing on a temp
 # pods root (Kubernetes discovery off), runs `log_writer` for DURATION seconds, samples
-# lookout's VmRSS every second, then waits (up to 120 s) until lookout has read every byte
+# lookout's VmRSS, RssAnon (heap, stacks) and RssFile (mapped files: tantivy mmaps its
+# segments, so pages of index files read by searches and merges count here) every second,
+# then waits (up to 120 s) until lookout has read every byte
 # written (`lookout_log_bytes_read_total`) and reports peak RSS (VmHWM), CPU seconds, the
 # bytes read during the write phase, and how long the catch-up took. Writes
 # target/bench-results/logs_memory.json.
@@ -69,10 +71,19 @@ bench_log "lookout pid $LPID RSS $(kib_to_mib "$rss0") MiB; writing $RATE B/s fo
 
 "$WRITER" --pods-root "$WORK/pods" --rate "$RATE" --duration "$DURATION" --pods "$PODS" >"$WORK/writer.out" &
 WPID=$!
-max_rss=0
-while kill -0 "$WPID" 2>/dev/null; do
+max_rss=0 max_anon=0 max_file=0
+sample() {
+  local r a f
   r=$(proc_rss_kib "$LPID" || echo 0)
+  a=$(proc_status_kib "$LPID" RssAnon || echo 0)
+  f=$(proc_status_kib "$LPID" RssFile || echo 0)
   [ "$r" -gt "$max_rss" ] && max_rss=$r
+  [ "$a" -gt "$max_anon" ] && max_anon=$a
+  [ "$f" -gt "$max_file" ] && max_file=$f
+  return 0
+}
+while kill -0 "$WPID" 2>/dev/null; do
+  sample
   sleep 1
 done
 wait "$WPID"
@@ -82,8 +93,7 @@ bench_log "writer: $(grep wrote "$WORK/writer.out"); lookout read $read_at_end b
 t_end=$(date +%s.%N)
 caught_up=null
 for _ in $(seq 1 240); do
-  r=$(proc_rss_kib "$LPID" || echo 0)
-  [ "$r" -gt "$max_rss" ] && max_rss=$r
+  sample
   if [ "$(bytes_read)" -ge "$written" ]; then
     caught_up=$(awk -v a="$(date +%s.%N)" -v b="$t_end" 'BEGIN { printf "%.1f", a - b }')
     break
@@ -102,6 +112,8 @@ printf '%-40s %s\n' "read during the write phase (MB/s)" "$mbps"
 printf '%-40s %s\n' "catch-up after the writer stopped (s)" "$caught_up"
 printf '%-40s %s\n' "peak RSS VmHWM (MiB)" "$(kib_to_mib "$hwm")"
 printf '%-40s %s\n' "max sampled VmRSS (MiB)" "$(kib_to_mib "$max_rss")"
+printf '%-40s %s\n' "max sampled RssAnon (MiB)" "$(kib_to_mib "$max_anon")"
+printf '%-40s %s\n' "max sampled RssFile (MiB)" "$(kib_to_mib "$max_file")"
 printf '%-40s %s\n' "CPU seconds (write + catch-up)" "$cpu"
 printf '%-40s %s\n' "index on disk (MB)" "$index_mb"
 printf '%-40s %s\n' "machine load average" "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -110,6 +122,6 @@ mkdir -p "$TARGET/bench-results"
 cat >"$TARGET/bench-results/logs_memory.json" <<JSON
 {"rate": $RATE, "duration_s": $DURATION, "pods": $PODS, "bytes_written": $written,
  "read_mb_per_s_during_write": $mbps, "catch_up_s": $caught_up, "vmhwm_kib": $hwm,
- "max_vmrss_kib": $max_rss, "cpu_s": $cpu, "index_mb": $index_mb}
+ "max_vmrss_kib": $max_rss, "max_rssanon_kib": $max_anon, "max_rssfile_kib": $max_file, "cpu_s": $cpu, "index_mb": $index_mb}
 JSON
 [ "$caught_up" != null ] || bench_die "lookout did not read everything within 120 s after the writer stopped"
