@@ -166,7 +166,9 @@ async fn prometheus_rules_follow_the_cluster() {
         web_spec("second", true),
     ));
     let gs = until(&base, "WebSecond after the modification", |g| {
-        group(g, "web.rules").and_then(|w| rule(w, "WebSecond")).is_some()
+        group(g, "web.rules")
+            .and_then(|w| rule(w, "WebSecond"))
+            .is_some()
     })
     .await;
     let pending = rule(group(&gs, "web.rules").expect("web"), "WebPending").expect("rule");
@@ -201,8 +203,7 @@ async fn prometheus_rules_follow_the_cluster() {
     .await;
     assert!(group(&gs, "broken.rules").is_none(), "{gs:#?}");
     assert_eq!(
-        rule(group(&gs, "web.rules").expect("web"), "WebPending").expect("rule")["alerts"][0]
-            ["activeAt"],
+        rule(group(&gs, "web.rules").expect("web"), "WebPending").expect("rule")["alerts"][0]["activeAt"],
         active_at
     );
 

@@ -96,8 +96,7 @@ fn is_label_value(v: &str) -> bool {
         || (v.len() <= 63
             && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             && v.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-            && v
-                .bytes()
+            && v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
 }
 
@@ -106,7 +105,9 @@ impl RawLabelSelector {
         let ml = field(path, "match_labels");
         for (k, v) in &self.match_labels {
             if !is_label_key(k) {
-                return Err(ctx.invalid_key(&field(&ml, k), format_args!("invalid label key {k:?}")));
+                return Err(
+                    ctx.invalid_key(&field(&ml, k), format_args!("invalid label key {k:?}"))
+                );
             }
             if !is_label_value(v) {
                 return Err(ctx.invalid(&field(&ml, k), format_args!("invalid label value {v:?}")));

@@ -721,10 +721,14 @@ impl RawNotifications {
                     for (f, fld) in att.fields.iter().enumerate() {
                         let fp = index(&field(&index(&field(&p, "attachments"), a), "fields"), f);
                         if fld.title.is_empty() {
-                            return Err(ctx.invalid(&fp, "missing title in Mattermost field configuration"));
+                            return Err(
+                                ctx.invalid(&fp, "missing title in Mattermost field configuration")
+                            );
                         }
                         if fld.value.is_empty() {
-                            return Err(ctx.invalid(&fp, "missing value in Mattermost field configuration"));
+                            return Err(
+                                ctx.invalid(&fp, "missing value in Mattermost field configuration")
+                            );
                         }
                     }
                 }

@@ -512,7 +512,10 @@ mod tests {
         let f = check_prometheus_rule_object("apps", "web", "u-1", &spec, &ok).unwrap();
         assert_eq!(f.rule_count(), 3);
         let g = &f.groups[0];
-        assert_eq!((g.name.as_str(), g.file.as_str()), ("g", "apps-web-u-1.yaml"));
+        assert_eq!(
+            (g.name.as_str(), g.file.as_str()),
+            ("g", "apps-web-u-1.yaml")
+        );
         assert_eq!(g.interval, Some(Duration::from_secs(30)));
         assert_eq!(g.rules[0].for_, Duration::from_secs(300));
         assert_eq!(g.rules[2].expr, "1");

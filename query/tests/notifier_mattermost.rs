@@ -85,7 +85,13 @@ async fn mattermost_posts_follow_the_config_and_resolve() {
         .iter()
         .map(|i| &i.kind)
         .collect();
-    assert!(matches!(kinds[..], [ReceiverKind::Mattermost { .. }, ReceiverKind::Mattermost { .. }]));
+    assert!(matches!(
+        kinds[..],
+        [
+            ReceiverKind::Mattermost { .. },
+            ReceiverKind::Mattermost { .. }
+        ]
+    ));
     let (notifier, m) = start(&n);
     let alerts: Vec<_> = (0..2)
         .map(|i| {
@@ -96,7 +102,10 @@ async fn mattermost_posts_follow_the_config_and_resolve() {
                     ("severity", "page"),
                     ("team", "infra"),
                 ],
-                &[("summary", "load is high"), ("runbook", "https://rb.invalid/load")],
+                &[
+                    ("summary", "load is high"),
+                    ("runbook", "https://rb.invalid/load"),
+                ],
             )
         })
         .collect();
@@ -139,7 +148,9 @@ async fn mattermost_posts_follow_the_config_and_resolve() {
         serde_json::json!({"priority": "urgent", "requested_ack": true, "persistent_notifications": true})
     );
     assert_eq!(
-        s.rec.requests("/hooks/templated")[0].authorization.as_deref(),
+        s.rec.requests("/hooks/templated")[0]
+            .authorization
+            .as_deref(),
         Some("Bearer mm-token")
     );
     assert_eq!(s.rec.requests("/hooks/default")[0].authorization, None);
@@ -154,7 +165,12 @@ async fn mattermost_posts_follow_the_config_and_resolve() {
         .collect();
     notifier.send(resolved);
     assert!(
-        wait_for(Duration::from_secs(5), || s.rec.delivered("/hooks/default").len() == 2).await
+        wait_for(Duration::from_secs(5), || s
+            .rec
+            .delivered("/hooks/default")
+            .len()
+            == 2)
+        .await
     );
     tokio::time::sleep(Duration::from_millis(800)).await;
     let d = s.rec.delivered("/hooks/default");
@@ -167,7 +183,11 @@ async fn mattermost_posts_follow_the_config_and_resolve() {
         "{}",
         d[1]["text"]
     );
-    assert_eq!(s.rec.delivered("/hooks/templated").len(), 1, "send_resolved: false");
+    assert_eq!(
+        s.rec.delivered("/hooks/templated").len(),
+        1,
+        "send_resolved: false"
+    );
     assert_eq!(m.sent(IntegrationKind::Mattermost), 3);
     assert!(
         m.render()
@@ -199,7 +219,12 @@ async fn mattermost_text_stays_within_the_post_limit() {
     let chars = |v: &serde_json::Value| v.as_str().unwrap().chars().count();
     assert!(chars(&body["text"]) <= 16_383, "{}", chars(&body["text"]));
     assert!(body["text"].as_str().unwrap().ends_with('…'));
-    assert!(body["text"].as_str().unwrap().starts_with("#### [FIRING:10] Huge"));
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("#### [FIRING:10] Huge")
+    );
     let att = &body["attachments"][0]["text"];
     assert_eq!(chars(att), 16_383);
     assert!(att.as_str().unwrap().ends_with('…'));
@@ -240,7 +265,10 @@ async fn mattermost_url_is_never_logged() {
     let (notifier, m) = start(&n);
     notifier.send(vec![firing(&[("alertname", "A")], &[])]);
     assert!(
-        wait_for(Duration::from_secs(5), || m.dropped(IntegrationKind::Mattermost) == 1).await
+        wait_for(Duration::from_secs(5), || m
+            .dropped(IntegrationKind::Mattermost)
+            == 1)
+        .await
     );
     assert_eq!(m.failed(IntegrationKind::Mattermost), 2);
     notifier.shutdown().await;

@@ -62,7 +62,10 @@ async fn wait_pending(m: &RuleManager, name: &str, i: usize) -> Vec<i64> {
         {
             return v;
         }
-        assert!(Instant::now() < deadline, "rule {i} of {name} never pending");
+        assert!(
+            Instant::now() < deadline,
+            "rule {i} of {name} never pending"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -110,7 +113,11 @@ async fn reload_keeps_state_like_prometheus() {
         RulesOptions::default(),
     )
     .unwrap();
-    assert_eq!(active_at(&m, "g", 1), Some(a_at.clone()), "A kept its `for`");
+    assert_eq!(
+        active_at(&m, "g", 1),
+        Some(a_at.clone()),
+        "A kept its `for`"
+    );
     // Fresh state: no alert, or (if an evaluation already ran) one that started later.
     let fresh = |v: Option<Vec<i64>>, before: &[i64]| {
         v.is_some_and(|v| v.iter().all(|t| before.iter().all(|b| t > b)))

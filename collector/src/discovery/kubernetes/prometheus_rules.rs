@@ -20,7 +20,7 @@ use super::crd::PrometheusRule;
 use k8s_openapi::api::core::v1::Namespace;
 use lookout_config::label_selector::LabelSelector;
 use lookout_config::rules::RuleGroup;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -91,7 +91,7 @@ impl RuleCache {
             .collect();
         let mut files: BTreeMap<String, Vec<RuleGroup>> = BTreeMap::new();
         let mut rejected = BTreeMap::new();
-        let mut seen = Vec::with_capacity(objects.len());
+        let mut seen = HashSet::with_capacity(objects.len());
         for o in objects {
             let (ns, name) = key(o);
             if let Some(sel) = ns_selector {
@@ -101,7 +101,11 @@ impl RuleCache {
                     _ => continue,
                 }
             }
-            let uid = o.metadata.uid.clone().unwrap_or_else(|| format!("{ns}/{name}"));
+            let uid = o
+                .metadata
+                .uid
+                .clone()
+                .unwrap_or_else(|| format!("{ns}/{name}"));
             let rv = o.metadata.resource_version.clone().unwrap_or_default();
             let checked = match self.by_uid.get(&uid) {
                 Some((v, c)) if *v == rv => c.clone(),
@@ -120,7 +124,7 @@ impl RuleCache {
                     c
                 }
             };
-            seen.push(uid);
+            seen.insert(uid);
             match checked.as_ref() {
                 Ok(groups) => {
                     if let Some(g) = groups.first() {
@@ -133,7 +137,7 @@ impl RuleCache {
             }
         }
         // Forget deleted (or no longer selected) objects.
-        self.by_uid.retain(|uid, _| seen.contains(uid));
+        self.by_uid.retain(|uid, _| seen.contains(uid.as_str()));
         let groups: Vec<RuleGroup> = files.into_values().flatten().collect();
         telemetry
             .rule_objects_rejected
@@ -208,7 +212,10 @@ mod tests {
         let out = cache.select(&[good.clone(), fixed], &[], None, &tel);
         assert!(out.rejected.is_empty());
         assert_eq!(
-            out.groups.iter().map(|g| g.file.as_str()).collect::<Vec<_>>(),
+            out.groups
+                .iter()
+                .map(|g| g.file.as_str())
+                .collect::<Vec<_>>(),
             ["a-good-uid-a-good.yaml", "b-bad-uid-b-bad.yaml"]
         );
         assert_eq!(tel.rule_objects_rejected.load(Relaxed), 0);
