@@ -8,16 +8,21 @@
 #       [--scrape-interval-ms 1000] [--stagger 10] [--listen 127.0.0.1:19092]
 #
 # Builds both binaries in release (skip with --no-build; LOOKOUT_BIN overrides the binary) and
-# writes target/bench-results/alert_latency.json.
+# writes target/bench-results/alert_latency.json (or --out FILE).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 cd "$HERE/../.."
 TARGET=$(bench_target_dir)
 build=1
+out=(--out "$TARGET/bench-results/alert_latency.json")
 args=()
 for a in "$@"; do
-  if [ "$a" = "--no-build" ]; then build=0; else args+=("$a"); fi
+  case "$a" in
+    --no-build) build=0 ;;
+    --out | --out=*) out=(); args+=("$a") ;;
+    *) args+=("$a") ;;
+  esac
 done
 if [ "$build" = 1 ]; then
   bench_log "building lookout and alert_latency (release)"
@@ -25,5 +30,4 @@ if [ "$build" = 1 ]; then
 fi
 LOOKOUT_BIN=${LOOKOUT_BIN:-$TARGET/release/lookout}
 [ -x "$LOOKOUT_BIN" ] || bench_die "no lookout binary at $LOOKOUT_BIN"
-exec "$TARGET/release/alert_latency" --lookout "$LOOKOUT_BIN" \
-  --out "$TARGET/bench-results/alert_latency.json" "${args[@]}"
+exec "$TARGET/release/alert_latency" --lookout "$LOOKOUT_BIN" "${out[@]}" "${args[@]}"
