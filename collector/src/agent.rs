@@ -298,7 +298,10 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     loop {
         tokio::select! {
             Some(u) = urx.recv() => manager.update(u),
-            g = kube.changed() => kube.apply(&manager, g),
+            c = kube.next_change() => match c {
+                discovery::kubernetes::Change::Targets(g) => kube.apply(&manager, g),
+                discovery::kubernetes::Change::Rules(r) => alerting.set_object_rules(&r),
+            },
             Some(()) = reload_rx.recv() => {
                 reload(&opts, &bound, &mut cfg, &manager, &mut discovery, &utx, &telemetry, &alerting);
                 reload_kube(&mut kube, &cfg, &manager).await;

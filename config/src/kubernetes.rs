@@ -1,5 +1,6 @@
 //! The `kubernetes` section: lookout's own Kubernetes discovery (ServiceMonitors,
-//! PodMonitors, `prometheus.io/*` pod annotations, the node's kubelet), sharded by node.
+//! PodMonitors, `prometheus.io/*` pod annotations, the node's kubelet), sharded by node, and
+//! the PrometheusRule objects whose rules are evaluated beside `rule_files`.
 //!
 //! ```yaml
 //! kubernetes:
@@ -12,6 +13,11 @@
 //!   annotations: true
 //!   kubelet: true
 //!   kubelet_insecure_skip_verify: false  # kubelets with self-signed serving certificates
+//!   prometheus_rules: true   # evaluate the rules of PrometheusRule objects (default true)
+//!   rule_selector:           # only PrometheusRules with these labels (default: all)
+//!     matchLabels: {role: alert-rules}
+//!   rule_namespace_selector: # only PrometheusRules in namespaces with these labels (default: all)
+//!     matchExpressions: [{key: team, operator: Exists}]
 //!   lease_name: lookout-leader           # the Lease electing the agent for node-less targets
 //!   lease_namespace: monitoring          # default: POD_NAMESPACE, then the pod's own namespace
 //!   lease_duration: 15s
@@ -28,6 +34,7 @@ use serde::{Deserialize, Deserializer};
 use crate::context::Ctx;
 use crate::duration::PromDuration;
 use crate::error::Result;
+use crate::label_selector::{LabelSelector, RawLabelSelector};
 use crate::position::{field, index};
 
 /// Default name of the leader-election Lease.
@@ -94,6 +101,13 @@ pub struct RawKubernetesConfig {
     /// Skip verifying the kubelet's serving certificate (default false).
     #[serde(default)]
     pub kubelet_insecure_skip_verify: bool,
+    /// Evaluate the rules of PrometheusRule objects (default true).
+    pub prometheus_rules: Option<bool>,
+    /// Only PrometheusRules whose labels match (the Operator's `ruleSelector`; default all).
+    pub rule_selector: Option<RawLabelSelector>,
+    /// Only PrometheusRules in namespaces whose labels match (the Operator's
+    /// `ruleNamespaceSelector`; default all watched namespaces).
+    pub rule_namespace_selector: Option<RawLabelSelector>,
     /// Name of the Lease electing the agent that scrapes node-less targets.
     pub lease_name: Option<String>,
     /// Namespace of that Lease (default: `POD_NAMESPACE`, then the pod's namespace).
@@ -116,6 +130,11 @@ pub struct KubernetesConfig {
     pub annotations: bool,
     pub kubelet: bool,
     pub kubelet_insecure_skip_verify: bool,
+    pub prometheus_rules: bool,
+    /// `None`: every PrometheusRule.
+    pub rule_selector: Option<LabelSelector>,
+    /// `None`: every watched namespace.
+    pub rule_namespace_selector: Option<LabelSelector>,
     pub lease_name: String,
     pub lease_namespace: Option<String>,
     pub lease_duration: Duration,
@@ -133,6 +152,9 @@ impl Default for KubernetesConfig {
             annotations: true,
             kubelet: true,
             kubelet_insecure_skip_verify: false,
+            prometheus_rules: true,
+            rule_selector: None,
+            rule_namespace_selector: None,
             lease_name: DEFAULT_LEASE_NAME.to_string(),
             lease_namespace: None,
             lease_duration: DEFAULT_LEASE_DURATION,
@@ -198,6 +220,14 @@ impl RawKubernetesConfig {
             }
             Some(p) => Some(ctx.resolve(p)),
         };
+        let selector = |raw: &Option<RawLabelSelector>, name: &str| {
+            raw.as_ref()
+                .map(|s| s.check(ctx, &field(path, name)))
+                .transpose()
+        };
+        let rule_selector = selector(&self.rule_selector, "rule_selector")?;
+        let rule_namespace_selector =
+            selector(&self.rule_namespace_selector, "rule_namespace_selector")?;
         let mut namespaces = self.namespaces.clone();
         namespaces.sort();
         namespaces.dedup();
@@ -211,6 +241,9 @@ impl RawKubernetesConfig {
             annotations: self.annotations.unwrap_or(true),
             kubelet: self.kubelet.unwrap_or(true),
             kubelet_insecure_skip_verify: self.kubelet_insecure_skip_verify,
+            prometheus_rules: self.prometheus_rules.unwrap_or(true),
+            rule_selector,
+            rule_namespace_selector,
             lease_name,
             lease_namespace,
             lease_duration,
@@ -230,13 +263,14 @@ mod tests {
             assert_eq!(c.kubernetes, crate::KubernetesConfig::default(), "{text:?}");
             assert_eq!(c.kubernetes.enabled, KubernetesEnabled::Auto);
             assert!(c.kubernetes.servicemonitors && c.kubernetes.kubelet);
+            assert!(c.kubernetes.prometheus_rules && c.kubernetes.rule_selector.is_none());
         }
     }
 
     #[test]
     fn full_section() {
         let c = load_str(
-            "kubernetes:\n  enabled: false\n  kubeconfig: kc.yaml\n  node_name: node-1\n  namespaces: [b, a, b]\n  servicemonitors: false\n  podmonitors: false\n  annotations: false\n  kubelet: false\n  kubelet_insecure_skip_verify: true\n  lease_name: l\n  lease_namespace: mon\n  lease_duration: 30s\n",
+            "kubernetes:\n  enabled: false\n  kubeconfig: kc.yaml\n  node_name: node-1\n  namespaces: [b, a, b]\n  servicemonitors: false\n  podmonitors: false\n  annotations: false\n  kubelet: false\n  prometheus_rules: false\n  kubelet_insecure_skip_verify: true\n  lease_name: l\n  lease_namespace: mon\n  lease_duration: 30s\n",
             "t.yaml",
         )
         .expect("loads");
@@ -249,6 +283,7 @@ mod tests {
         assert_eq!(k.node_name.as_deref(), Some("node-1"));
         assert_eq!(k.namespaces, vec!["a", "b"]);
         assert!(!k.servicemonitors && !k.podmonitors && !k.annotations && !k.kubelet);
+        assert!(!k.prometheus_rules);
         assert!(k.kubelet_insecure_skip_verify);
         assert_eq!(k.lease_name, "l");
         assert_eq!(k.lease_namespace.as_deref(), Some("mon"));

@@ -19,6 +19,7 @@ pub mod error;
 mod global;
 mod http;
 mod kubernetes;
+pub mod label_selector;
 mod load;
 mod logs;
 pub mod notify;

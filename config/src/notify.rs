@@ -1,7 +1,7 @@
 //! Where alerts go: Prometheus' `alerting:` section (a list of Alertmanagers) and a
 //! `notifications:` section in Alertmanager's own format (`route` tree, `receivers` with
-//! `slack_configs`, `webhook_configs`, `discord_configs`, `msteamsv2_configs`), so an
-//! existing Alertmanager configuration can be pasted.
+//! `slack_configs`, `mattermost_configs`, `webhook_configs`, `discord_configs`,
+//! `msteamsv2_configs`), so an existing Alertmanager configuration can be pasted.
 //!
 //! Webhook URLs are secrets: inline (as Alertmanager allows), `*_file` (Alertmanager's
 //! field, re-read on use) or `*_env` (a lookout extension). Receiver types lookout does not
@@ -201,6 +201,8 @@ pub struct RawReceiver {
     pub discord_configs: Vec<RawDiscordConfig>,
     #[serde(default)]
     pub msteamsv2_configs: Vec<RawTeamsConfig>,
+    #[serde(default)]
+    pub mattermost_configs: Vec<RawMattermostConfig>,
     // Alertmanager receiver types lookout does not deliver to: named so the error says so.
     pub email_configs: Option<serde_yaml_ng::Value>,
     pub pagerduty_configs: Option<serde_yaml_ng::Value>,
@@ -271,6 +273,106 @@ pub struct RawTeamsConfig {
     pub webhook_url_env: Option<String>,
     pub title: Option<String>,
     pub text: Option<String>,
+}
+
+/// Alertmanager's `mattermost_configs` entry: a post through a Mattermost incoming webhook.
+/// Every text field is a template.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMattermostConfig {
+    pub send_resolved: Option<bool>,
+    /// Alertmanager's per-receiver `http_config`: auth, TLS, proxy for the webhook requests.
+    pub http_config: Option<RawHttpClientConfig>,
+    pub webhook_url: Option<Secret>,
+    pub webhook_url_file: Option<String>,
+    pub webhook_url_env: Option<String>,
+    pub channel: Option<String>,
+    pub username: Option<String>,
+    pub icon_url: Option<String>,
+    pub icon_emoji: Option<String>,
+    /// The title in lookout's default text (a lookout extension; ignored when `text` is set).
+    pub title: Option<String>,
+    /// The whole message text (Markdown), cut to Mattermost's 16,383 characters.
+    pub text: Option<String>,
+    /// Slack-compatible message attachments.
+    #[serde(default)]
+    pub attachments: Vec<MattermostAttachment>,
+    /// Post type (`custom_...`).
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub props: Option<MattermostProps>,
+    pub priority: Option<MattermostPriority>,
+}
+
+/// What a Mattermost post says (all text fields are templates; unset ones are left out,
+/// except `text`, which defaults to lookout's title and alert list).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MattermostMessage {
+    /// Channel override (the webhook's own channel when unset).
+    pub channel: Option<String>,
+    pub username: Option<String>,
+    pub icon_url: Option<String>,
+    pub icon_emoji: Option<String>,
+    /// The title in lookout's default text (a lookout extension; ignored when `text` is set).
+    pub title: Option<String>,
+    /// The whole message text (Markdown), cut to Mattermost's 16,383 characters.
+    pub text: Option<String>,
+    /// Slack-compatible message attachments.
+    pub attachments: Vec<MattermostAttachment>,
+    /// Post type (`custom_...`).
+    pub type_: Option<String>,
+    pub props: Option<MattermostProps>,
+    pub priority: Option<MattermostPriority>,
+}
+
+/// A Slack-compatible attachment.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MattermostAttachment {
+    pub fallback: Option<String>,
+    pub color: Option<String>,
+    pub pretext: Option<String>,
+    pub text: Option<String>,
+    pub author_name: Option<String>,
+    pub author_link: Option<String>,
+    pub author_icon: Option<String>,
+    pub title: Option<String>,
+    pub title_link: Option<String>,
+    #[serde(default)]
+    pub fields: Vec<MattermostField>,
+    pub thumb_url: Option<String>,
+    pub footer: Option<String>,
+    pub footer_icon: Option<String>,
+    pub image_url: Option<String>,
+}
+
+/// One attachment field (`title` and `value` required, as Alertmanager checks).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MattermostField {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub value: String,
+    pub short: Option<bool>,
+}
+
+/// `props` of the post (Mattermost renders `card` in the post's info panel).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MattermostProps {
+    pub card: Option<String>,
+}
+
+/// Message priority (Mattermost ≥ 9.7): `urgent`, `important` or `standard`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MattermostPriority {
+    pub priority: Option<String>,
+    #[serde(default)]
+    pub requested_ack: bool,
+    #[serde(default)]
+    pub persistent_notifications: bool,
 }
 
 /// How alerts are grouped by a route.
@@ -401,6 +503,10 @@ pub enum ReceiverKind {
         title: Option<String>,
         text: Option<String>,
     },
+    Mattermost {
+        url: SecretSource,
+        message: Box<MattermostMessage>,
+    },
 }
 
 /// One integration of a receiver.
@@ -516,7 +622,7 @@ impl RawNotifications {
                 if v.is_some() {
                     return Err(ctx.invalid_key(
                         &field(&rp, name),
-                        format_args!("{name} are not supported by lookout (supported: slack_configs, webhook_configs, discord_configs, msteamsv2_configs; or forward to an Alertmanager)"),
+                        format_args!("{name} are not supported by lookout (supported: slack_configs, mattermost_configs, webhook_configs, discord_configs, msteamsv2_configs; or forward to an Alertmanager)"),
                     ));
                 }
             }
@@ -597,6 +703,52 @@ impl RawNotifications {
                         url,
                         title: c.title.clone(),
                         text: c.text.clone(),
+                    },
+                });
+            }
+            for (j, c) in r.mattermost_configs.iter().enumerate() {
+                let p = index(&field(&rp, "mattermost_configs"), j);
+                let url = url_source(
+                    ctx,
+                    &p,
+                    "webhook_url",
+                    &c.webhook_url,
+                    &c.webhook_url_file,
+                    &c.webhook_url_env,
+                    None,
+                )?;
+                for (a, att) in c.attachments.iter().enumerate() {
+                    for (f, fld) in att.fields.iter().enumerate() {
+                        let fp = index(&field(&index(&field(&p, "attachments"), a), "fields"), f);
+                        if fld.title.is_empty() {
+                            return Err(
+                                ctx.invalid(&fp, "missing title in Mattermost field configuration")
+                            );
+                        }
+                        if fld.value.is_empty() {
+                            return Err(
+                                ctx.invalid(&fp, "missing value in Mattermost field configuration")
+                            );
+                        }
+                    }
+                }
+                integrations.push(Integration {
+                    http: receiver_http(ctx, &c.http_config, &p)?,
+                    send_resolved: c.send_resolved.unwrap_or(true),
+                    kind: ReceiverKind::Mattermost {
+                        url,
+                        message: Box::new(MattermostMessage {
+                            channel: c.channel.clone(),
+                            username: c.username.clone(),
+                            icon_url: c.icon_url.clone(),
+                            icon_emoji: c.icon_emoji.clone(),
+                            title: c.title.clone(),
+                            text: c.text.clone(),
+                            attachments: c.attachments.clone(),
+                            type_: c.type_.clone(),
+                            props: c.props.clone(),
+                            priority: c.priority.clone(),
+                        }),
                     },
                 });
             }

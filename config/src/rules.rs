@@ -228,6 +228,44 @@ pub fn parse_prometheus_rule(
     check_groups(&raw.spec.groups, &ctx, "spec.groups", &file, check_template)
 }
 
+/// The rule file name the Prometheus Operator gives a PrometheusRule's groups
+/// (`<namespace>-<name>-<uid>.yaml`; the UID keeps `a-b/c` and `a/b-c` apart).
+pub fn prometheus_rule_file_name(namespace: &str, name: &str, uid: &str) -> String {
+    format!("{namespace}-{name}-{uid}.yaml")
+}
+
+/// Checks the `spec` of a PrometheusRule read from the API server exactly as a rule file is
+/// checked. The groups' `file` is [`prometheus_rule_file_name`]; errors are prefixed
+/// `PrometheusRule <namespace>/<name>` and name the field (`spec.groups[0].rules[1].expr`),
+/// with line:column in the object rendered as YAML (apiVersion, kind, metadata, spec).
+pub fn check_prometheus_rule_object(
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    spec: &serde_json::Value,
+    check_template: TemplateCheck<'_>,
+) -> Result<RuleFile> {
+    let origin = format!("PrometheusRule {namespace}/{name}");
+    let doc = serde_json::json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    });
+    let text = serde_yaml_ng::to_string(&doc).map_err(|e| Error::Invalid {
+        file: origin.clone(),
+        line: 1,
+        column: 1,
+        message: format!("cannot render the object: {e}"),
+    })?;
+    let mut f = parse_prometheus_rule(&text, &origin, check_template)?;
+    let file = prometheus_rule_file_name(namespace, name, uid);
+    for g in &mut f.groups {
+        g.file = file.clone();
+    }
+    Ok(f)
+}
+
 fn is_valid_metric_name(n: &str) -> bool {
     let mut chars = n.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
@@ -460,5 +498,51 @@ mod tests {
             e.contains("obj.yaml:12:17: spec.groups[0].rules[0].expr"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn prometheus_rule_object_from_the_api_server() {
+        let spec = serde_json::json!({"groups": [
+            {"name": "g", "interval": "30s", "rules": [
+                {"alert": "A", "expr": "up == 0", "for": "5m", "labels": {"severity": "page"}},
+                {"record": "job:up:sum", "expr": "sum by (job) (up)"},
+                {"record": "one", "expr": 1}
+            ]}
+        ]});
+        let f = check_prometheus_rule_object("apps", "web", "u-1", &spec, &ok).unwrap();
+        assert_eq!(f.rule_count(), 3);
+        let g = &f.groups[0];
+        assert_eq!(
+            (g.name.as_str(), g.file.as_str()),
+            ("g", "apps-web-u-1.yaml")
+        );
+        assert_eq!(g.interval, Some(Duration::from_secs(30)));
+        assert_eq!(g.rules[0].for_, Duration::from_secs(300));
+        assert_eq!(g.rules[2].expr, "1");
+        let cases = [
+            (
+                serde_json::json!({"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up =="}]}]}),
+                "spec.groups[0].rules[0].expr: could not parse expression",
+            ),
+            (
+                serde_json::json!({"groups": [{"name": "g", "rules": []}, {"name": "g", "rules": []}]}),
+                "groupname: \"g\" is repeated",
+            ),
+            (
+                serde_json::json!({"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up", "annotations": {"x": "{{ bad"}}]}]}),
+                "invalid annotation template",
+            ),
+            (
+                serde_json::json!({"groups": [{"name": "g", "query_offset": "1m", "rules": []}]}),
+                "unknown field `query_offset`",
+            ),
+        ];
+        for (spec, want) in cases {
+            let e = check_prometheus_rule_object("apps", "web", "u-1", &spec, &no_braces)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("PrometheusRule apps/web:"), "{e}");
+            assert!(e.contains(want), "want {want}\ngot  {e}");
+        }
     }
 }

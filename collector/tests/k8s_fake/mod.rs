@@ -80,6 +80,12 @@ pub const KINDS: &[Kind] = &[
         namespaced: true,
     },
     Kind {
+        plural: "prometheusrules",
+        group_version: "monitoring.coreos.com/v1",
+        kind: "PrometheusRule",
+        namespaced: true,
+    },
+    Kind {
         plural: "leases",
         group_version: "coordination.k8s.io/v1",
         kind: "Lease",
@@ -842,6 +848,11 @@ pub mod obj {
 
     pub fn pod_monitor(ns: &str, name: &str, spec: Value) -> Value {
         json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": name, "namespace": ns}, "spec": spec})
+    }
+
+    pub fn prometheus_rule(ns: &str, name: &str, labels: Value, spec: Value) -> Value {
+        json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": name, "namespace": ns, "labels": labels}, "spec": spec})
     }
 
     /// A Secret with string data (base64-encoded as the API does).

@@ -17,15 +17,17 @@ pub enum IntegrationKind {
     Webhook,
     Discord,
     Teams,
+    Mattermost,
 }
 
 impl IntegrationKind {
-    pub const ALL: [IntegrationKind; 5] = [
+    pub const ALL: [IntegrationKind; 6] = [
         IntegrationKind::Alertmanager,
         IntegrationKind::Slack,
         IntegrationKind::Webhook,
         IntegrationKind::Discord,
         IntegrationKind::Teams,
+        IntegrationKind::Mattermost,
     ];
 
     /// The `integration` label value (Alertmanager's config key names).
@@ -36,6 +38,7 @@ impl IntegrationKind {
             IntegrationKind::Webhook => "webhook",
             IntegrationKind::Discord => "discord",
             IntegrationKind::Teams => "msteamsv2",
+            IntegrationKind::Mattermost => "mattermost",
         }
     }
 
@@ -65,9 +68,9 @@ impl QueueKind {
 /// Counters of the notifier (shared with the `/metrics` handler).
 #[derive(Debug, Default)]
 pub struct NotifierMetrics {
-    sent: [AtomicU64; 5],
-    failed: [AtomicU64; 5],
-    dropped: [AtomicU64; 5],
+    sent: [AtomicU64; IntegrationKind::ALL.len()],
+    failed: [AtomicU64; IntegrationKind::ALL.len()],
+    dropped: [AtomicU64; IntegrationKind::ALL.len()],
     queue_len: [AtomicU64; 2],
     queue_cap: [AtomicU64; 2],
     queue_dropped: [AtomicU64; 2],
@@ -119,7 +122,7 @@ impl NotifierMetrics {
     /// Prometheus text exposition of all counters.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let per_kind: [(&str, &str, &[AtomicU64; 5]); 3] = [
+        let per_kind: [(&str, &str, &[AtomicU64; IntegrationKind::ALL.len()]); 3] = [
             (
                 "lookout_notifications_sent_total",
                 "Notifications delivered.",

@@ -1,12 +1,13 @@
 //! The alert notifier: takes the alerts rule evaluation produces and delivers them
 //! (1) to the configured Alertmanagers (`POST /api/v2/alerts`, Prometheus' notifier), and
 //! (2) through the built-in dispatcher (Alertmanager's routing, grouping, timing and
-//! resolved messages) to chat receivers: Slack/Mattermost, Discord, Microsoft Teams
+//! resolved messages) to chat receivers: Slack, Mattermost, Discord, Microsoft Teams
 //! workflows and generic webhooks (Alertmanager's webhook JSON v4).
 //!
 //! Layout: `alert` (model, fingerprint, times), `queue` (bounded, drop-oldest), `sender`
 //! (Alertmanager), `route` + `dispatch` + `group` (the dispatcher), `message` (template data,
-//! default templates), `payload` (bodies within each service's limits), `deliver` (HTTP with
+//! default templates), `payload` (bodies within each service's limits; Mattermost's in
+//! `mattermost`), `deliver` (HTTP with
 //! retries), `metrics` (counters).
 //!
 //! Invariants: [`Notifier::send`] never blocks: it only queues (dropping the oldest alerts
@@ -20,6 +21,7 @@ mod alert;
 mod deliver;
 mod dispatch;
 mod group;
+mod mattermost;
 mod message;
 mod metrics;
 mod payload;

@@ -1,6 +1,7 @@
 //! Message bodies per receiver type, within each service's limits:
-//! - Slack (and Mattermost): Block Kit `blocks` plus a `text` fallback (text ≤ 40,000 chars,
-//!   section text ≤ 3,000, ≤ 50 blocks), `channel`/`username`/`icon_*`;
+//! - Slack: Block Kit `blocks` plus a `text` fallback (text ≤ 40,000 chars, section text
+//!   ≤ 3,000, ≤ 50 blocks), `channel`/`username`/`icon_*`;
+//! - Mattermost: `text` ≤ 16,383 chars and Slack-compatible attachments ([`super::mattermost`]);
 //! - Discord: `content` (≤ 2,000) and `embeds` (≤ 10; title ≤ 256, description ≤ 4,096,
 //!   all embed text ≤ 6,000), colored by status;
 //! - Microsoft Teams workflows: a `message` with one Adaptive Card 1.4 attachment, the body
@@ -14,6 +15,7 @@ use lookout_config::notify::{Integration, ReceiverKind};
 use lookout_config::secret::SecretSource;
 use serde_json::{Value as Json, json};
 
+use super::mattermost::MattermostBody;
 use super::message::{
     DEFAULT_ALERT_TEXT, DEFAULT_ALERT_TITLE, DEFAULT_MD_TEXT, DEFAULT_SLACK_TEXT, DEFAULT_TITLE,
     MessageTemplate, NotifyData, alert_value, truncate,
@@ -55,6 +57,7 @@ enum Body {
         title: MessageTemplate,
         text: MessageTemplate,
     },
+    Mattermost(Box<MattermostBody>),
 }
 
 /// One configured integration, templates parsed.
@@ -124,6 +127,11 @@ impl IntegrationRt {
                     text: t(text, DEFAULT_MD_TEXT, "teams text"),
                 },
             ),
+            ReceiverKind::Mattermost { url, message } => (
+                IntegrationKind::Mattermost,
+                url.clone(),
+                Body::Mattermost(Box::new(MattermostBody::new(message))),
+            ),
         };
         let http = i.http.as_ref().and_then(|h| {
             match crate::http_client::builder(h).and_then(|b| b.build().map_err(|e| e.to_string())) {
@@ -147,6 +155,7 @@ impl IntegrationRt {
     pub fn body(&self, data: &NotifyData) -> Json {
         match &self.body {
             Body::Webhook { max_alerts } => webhook_v4(data, *max_alerts),
+            Body::Mattermost(m) => m.render(data),
             Body::Slack {
                 channel,
                 username,

@@ -7,8 +7,11 @@
 //! `ALERTS_FOR_STATE` on their first evaluation after a start, and hand alerts to an
 //! [`AlertSink`] (the notifier) with Prometheus' resend timing and `endsAt`.
 //!
-//! A reload keeps the state of rules that are unchanged (same group, same rule), so pending
-//! alerts do not restart their `for`.
+//! A reload (or a PrometheusRule update) keeps state the way Prometheus does: a group whose
+//! file, name, rules and interval are unchanged keeps running untouched; in a changed group
+//! each rule takes over the state of the old rule with the same name and labels (an alerting
+//! rule its active alerts, so pending alerts do not restart their `for`; a recording rule its
+//! previous series). A removed group's series get staleness markers.
 
 pub mod alerting;
 pub mod api;
@@ -44,7 +47,7 @@ pub trait AlertSink: Send + Sync {
 }
 
 /// Settings shared by all groups.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RulesOptions {
     pub default_interval: Duration,
     pub external_labels: BTreeMap<String, String>,
@@ -115,6 +118,8 @@ pub struct Group {
     pub evaluation_time: Duration,
     /// `ALERTS` series of the previous evaluation (for staleness markers).
     prev_alert_series: HashSet<Labels>,
+    /// Replaced or removed by a reload: its loop must not evaluate again.
+    retired: bool,
 }
 
 impl Group {
@@ -135,6 +140,7 @@ impl Group {
             last_evaluation: None,
             evaluation_time: Duration::ZERO,
             prev_alert_series: HashSet::new(),
+            retired: false,
         })
     }
 }
@@ -199,9 +205,10 @@ impl RuleManager {
         }
     }
 
-    /// Replaces the groups. Unchanged rules of a group with the same file and name keep
-    /// their state. Errors name the rule whose expression the engine rejects; on error
-    /// nothing changes.
+    /// Replaces the groups. A group with the same file, name, rules and interval (and the same
+    /// options) keeps running as is; in a changed group, rules take over the state of the old
+    /// rules with the same name and labels (see the module header). Errors name the rule whose
+    /// expression the engine rejects; on error nothing changes.
     pub fn apply(&self, groups: Vec<RuleGroup>, opts: RulesOptions) -> Result<(), String> {
         // Build everything first, so a bad rule leaves the running set untouched.
         let mut built: Vec<(RuleGroup, Vec<RuleEntry>)> = Vec::new();
@@ -215,22 +222,32 @@ impl RuleManager {
             }
             built.push((g, rules));
         }
-        *self.opts.lock() = opts.clone();
+        let same_opts = {
+            let mut cur = self.opts.lock();
+            let same = *cur == opts;
+            *cur = opts.clone();
+            same
+        };
         let mut running = self.groups.lock();
         let mut old: HashMap<String, Running> = running.drain(..).collect();
         for (g, mut rules) in built {
             let key = group_key(&g);
             let interval = g.interval.unwrap_or(opts.default_interval);
+            let mut prev_alert_series = HashSet::new();
             if let Some(prev) = old.remove(&key) {
+                let unchanged = same_opts && {
+                    let pg = prev.group.lock();
+                    pg.cfg == g && pg.interval == interval
+                };
+                if unchanged {
+                    running.push((key, prev));
+                    continue;
+                }
                 let _ = prev.stop.send(true);
                 let mut pg = prev.group.lock();
-                // Carry state over for rules that did not change.
-                for new in rules.iter_mut() {
-                    if let Some(i) = pg.rules.iter().position(|o| o.rule() == new.rule()) {
-                        let o = pg.rules.remove(i);
-                        *new = o;
-                    }
-                }
+                pg.retired = true;
+                carry_state(&mut pg.rules, &mut rules);
+                prev_alert_series = std::mem::take(&mut pg.prev_alert_series);
             }
             let group = Arc::new(Mutex::new(Group {
                 cfg: g,
@@ -238,7 +255,8 @@ impl RuleManager {
                 rules,
                 last_evaluation: None,
                 evaluation_time: Duration::ZERO,
-                prev_alert_series: HashSet::new(),
+                prev_alert_series,
+                retired: false,
             }));
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(run_group(
@@ -251,8 +269,12 @@ impl RuleManager {
             ));
             running.push((key, Running { group, stop: tx }));
         }
+        drop(running);
         for (_, r) in old {
             let _ = r.stop.send(true);
+            let mut g = r.group.lock();
+            g.retired = true;
+            mark_stale(&mut g, &*self.storage, ms(SystemTime::now()));
         }
         Ok(())
     }
@@ -271,6 +293,59 @@ impl RuleManager {
             let _ = r.stop.send(true);
         }
     }
+}
+
+/// The identity Prometheus carries state by across reloads: the rule's name and labels.
+fn name_and_labels(r: &Rule) -> (&str, &BTreeMap<String, String>) {
+    (r.name(), &r.labels)
+}
+
+/// Moves state from the old rules of a group into the new ones: an identical rule takes the
+/// whole entry (state and health); otherwise the first unclaimed old rule with the same name
+/// and labels hands over its active alerts (alerting) or its previous series (recording).
+fn carry_state(old: &mut Vec<RuleEntry>, new: &mut [RuleEntry]) {
+    let mut carried = vec![false; new.len()];
+    for (n, done) in new.iter_mut().zip(carried.iter_mut()) {
+        if let Some(i) = old.iter().position(|o| o.rule() == n.rule()) {
+            *n = old.remove(i);
+            *done = true;
+        }
+    }
+    for (n, _) in new.iter_mut().zip(carried).filter(|(_, done)| !done) {
+        let Some(i) = old
+            .iter()
+            .position(|o| name_and_labels(o.rule()) == name_and_labels(n.rule()))
+        else {
+            continue;
+        };
+        match (old.remove(i).state, &mut n.state) {
+            (RuleState::Alerting(from), RuleState::Alerting(to)) => {
+                to.active = from.active;
+                to.restored = from.restored;
+            }
+            (RuleState::Recording { prev: from, .. }, RuleState::Recording { prev: to, .. }) => {
+                *to = from;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Staleness markers for every series a removed group wrote last (its `ALERTS` and its
+/// recording rules' output), so they end at once rather than after the lookback.
+fn mark_stale(g: &mut Group, storage: &dyn Appendable, ts: i64) {
+    let mut app = storage.appender();
+    let recorded = g.rules.iter().flat_map(|r| match &r.state {
+        RuleState::Recording { prev, .. } => prev.iter().collect::<Vec<_>>(),
+        RuleState::Alerting(_) => Vec::new(),
+    });
+    for l in g.prev_alert_series.iter().chain(recorded) {
+        let _ = app.append(0, l, ts, stale_nan());
+    }
+    if let Err(e) = app.commit() {
+        tracing::warn!(group = %g.cfg.name, error = %e, "writing staleness markers of a removed rule group failed");
+    }
+    g.prev_alert_series.clear();
 }
 
 fn slot(now: i64, interval: i64, key: &str) -> i64 {
@@ -318,9 +393,14 @@ async fn run_group(
             sink.clone(),
             opts.clone(),
         );
-        let _ =
-            tokio::task::spawn_blocking(move || eval_group(&mut g.lock(), &*st, &*q, &*s, &o, ts))
-                .await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut g = g.lock();
+            // A reload may have replaced the group while this evaluation was due.
+            if !g.retired {
+                eval_group(&mut g, &*st, &*q, &*s, &o, ts);
+            }
+        })
+        .await;
     }
 }
 

@@ -1,6 +1,6 @@
-//! The Prometheus Operator's `ServiceMonitor` and `PodMonitor` (`monitoring.coreos.com/v1`):
-//! our own serde types for the fields lookout uses, and the `kube::Resource` glue so kube-rs
-//! can list and watch them.
+//! The Prometheus Operator's `ServiceMonitor`, `PodMonitor` and `PrometheusRule`
+//! (`monitoring.coreos.com/v1`): our own serde types for the fields lookout uses, and the
+//! `kube::Resource` glue so kube-rs can list and watch them.
 //!
 //! Decoding is lenient on purpose: unknown fields (newer CRD versions, fields lookout ignores)
 //! are skipped, so an object the Operator accepts never stops discovery. Fields that change
@@ -182,6 +182,16 @@ pub struct PodMonitor {
     pub spec: PodMonitorSpec,
 }
 
+/// A `monitoring.coreos.com/v1` PrometheusRule. The spec stays JSON until
+/// [`super::prometheus_rules`] checks it like a rule file, so one malformed object is rejected
+/// on its own instead of failing the whole watch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrometheusRule {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: serde_json::Value,
+}
+
 macro_rules! crd_resource {
     ($t:ty, $kind:literal, $plural:literal) => {
         impl kube::Resource for $t {
@@ -212,6 +222,7 @@ macro_rules! crd_resource {
 
 crd_resource!(ServiceMonitor, "ServiceMonitor", "servicemonitors");
 crd_resource!(PodMonitor, "PodMonitor", "podmonitors");
+crd_resource!(PrometheusRule, "PrometheusRule", "prometheusrules");
 
 #[cfg(test)]
 mod tests {

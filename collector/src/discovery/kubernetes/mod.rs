@@ -1,6 +1,8 @@
 //! Kubernetes discovery: ServiceMonitors, PodMonitors, `prometheus.io/*` pod annotations and
 //! the node's kubelet, turned into scrape jobs the way the Prometheus Operator does, each
-//! agent (one per node, a DaemonSet) scraping only its node's share.
+//! agent (one per node, a DaemonSet) scraping only its node's share; and PrometheusRule
+//! objects turned into rule groups ([`prometheus_rules`]), published on a second channel
+//! that the agent hands to its rule manager ([`Runner::next_change`]).
 //!
 //! Pipeline: kube-rs watchers + reflectors ([`watch`]) keep stores of this node's Pods
 //! (field selector `spec.nodeName`), Services, EndpointSlices, Namespaces, ServiceMonitors
@@ -41,6 +43,7 @@ pub mod leader;
 pub mod meta;
 pub mod monitor;
 pub mod podlabels;
+pub mod prometheus_rules;
 pub mod rbac;
 pub mod secrets;
 pub mod selector;
@@ -51,6 +54,7 @@ use crate::scrape::ScrapeManager;
 pub use access::{Access, AccessError, Flags};
 pub use generate::Generated;
 use lookout_config::{GlobalConfig, KubernetesConfig};
+pub use prometheus_rules::RuleObjects;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -72,6 +76,12 @@ pub struct KubeTelemetry {
     pub jobs: AtomicU64,
     pub job_errors: AtomicU64,
     pub passes: AtomicU64,
+    /// PrometheusRule objects currently rejected (invalid).
+    pub rule_objects_rejected: AtomicU64,
+    /// PrometheusRule object versions rejected since start.
+    pub rule_rejections: AtomicU64,
+    /// Rule groups loaded from PrometheusRule objects.
+    pub rule_groups: AtomicU64,
 }
 
 impl KubeTelemetry {
@@ -141,6 +151,24 @@ impl KubeTelemetry {
                 "Target generation passes.",
                 &self.passes,
             ),
+            (
+                "lookout_kubernetes_prometheusrules_rejected",
+                "gauge",
+                "PrometheusRule objects rejected as invalid (see the logs for why).",
+                &self.rule_objects_rejected,
+            ),
+            (
+                "lookout_kubernetes_prometheusrule_rejections_total",
+                "counter",
+                "PrometheusRule object versions rejected as invalid.",
+                &self.rule_rejections,
+            ),
+            (
+                "lookout_kubernetes_prometheusrule_groups",
+                "gauge",
+                "Rule groups loaded from PrometheusRule objects.",
+                &self.rule_groups,
+            ),
         ] {
             let _ = writeln!(
                 s,
@@ -154,6 +182,8 @@ impl KubeTelemetry {
 /// A running discovery: its output, and the handles to steer and stop it.
 pub struct Discovery {
     pub output: channel::Receiver<Arc<Generated>>,
+    /// The PrometheusRules' groups; first sent once the objects have been listed.
+    pub rules: channel::Receiver<Arc<RuleObjects>>,
     global: channel::Sender<GlobalConfig>,
     stop: channel::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -181,17 +211,20 @@ impl Discovery {
         let (stop_tx, stop_rx) = channel::channel(false);
         let (global_tx, global_rx) = channel::channel(global);
         let (out_tx, out_rx) = channel::channel(Arc::new(Generated::default()));
+        let (rules_tx, rules_rx) = channel::channel(Arc::new(RuleObjects::default()));
         let tasks = watch::spawn_all(
             access,
             cfg.clone(),
             global_rx,
             out_tx,
+            rules_tx,
             telemetry,
             stop_rx,
             pod_labels,
         );
         Discovery {
             output: out_rx,
+            rules: rules_rx,
             global: global_tx,
             stop: stop_tx,
             tasks,
@@ -233,6 +266,16 @@ pub struct Runner {
     applied: Arc<Generated>,
     telemetry: Arc<KubeTelemetry>,
     pod_labels: Option<Arc<crate::logs::PodLabels>>,
+    /// Discovery stopped: the rule manager must drop the PrometheusRules' groups.
+    rules_cleared: bool,
+}
+
+/// What changed in Kubernetes.
+pub enum Change {
+    /// New scrape jobs and targets (hand to [`Runner::apply`]).
+    Targets(Arc<Generated>),
+    /// New PrometheusRule groups (hand to the rule manager).
+    Rules(Arc<RuleObjects>),
 }
 
 impl Runner {
@@ -244,6 +287,7 @@ impl Runner {
             applied: Arc::new(Generated::default()),
             telemetry,
             pod_labels: None,
+            rules_cleared: false,
         }
     }
 
@@ -294,11 +338,13 @@ impl Runner {
             Ok(None) => None,
             Err(e) => {
                 self.apply(manager, Arc::new(Generated::default()));
+                self.rules_cleared = true;
                 return Err(e);
             }
         };
         if started.is_none() {
             self.apply(manager, Arc::new(Generated::default()));
+            self.rules_cleared = true;
         }
         self.disc = started;
         Ok(())
@@ -312,6 +358,31 @@ impl Runner {
                 Err(_) => std::future::pending().await,
             },
             None => std::future::pending().await,
+        }
+    }
+
+    /// Waits for the next change of targets or of PrometheusRule groups (forever when
+    /// discovery is off, after one empty rule set if it was just stopped).
+    pub async fn next_change(&mut self) -> Change {
+        if std::mem::take(&mut self.rules_cleared) {
+            return Change::Rules(Arc::new(RuleObjects::default()));
+        }
+        let Some(d) = &mut self.disc else {
+            return std::future::pending().await;
+        };
+        let (mut targets_open, mut rules_open) = (true, true);
+        loop {
+            tokio::select! {
+                r = d.output.changed(), if targets_open => match r {
+                    Ok(()) => return Change::Targets(d.output.borrow_and_update().clone()),
+                    Err(_) => targets_open = false,
+                },
+                r = d.rules.changed(), if rules_open => match r {
+                    Ok(()) => return Change::Rules(d.rules.borrow_and_update().clone()),
+                    Err(_) => rules_open = false,
+                },
+                else => return std::future::pending().await,
+            }
         }
     }
 

@@ -42,6 +42,12 @@ pub const REQUESTS: &[Request] = &[
         Scope::Cluster,
     ),
     (
+        "monitoring.coreos.com",
+        "prometheusrules",
+        &["list", "watch"],
+        Scope::Cluster,
+    ),
+    (
         "coordination.k8s.io",
         "leases",
         &["get", "create", "update"],
@@ -50,15 +56,7 @@ pub const REQUESTS: &[Request] = &[
 ];
 
 /// Requests the file grants for other parts of lookout (not this module), with who uses them.
-pub const OTHER_USERS: &[(Request, &str)] = &[(
-    (
-        "monitoring.coreos.com",
-        "prometheusrules",
-        &["list", "watch"],
-        Scope::Cluster,
-    ),
-    "rule loading (PrometheusRule objects)",
-)];
+pub const OTHER_USERS: &[(Request, &str)] = &[];
 
 /// The chart's RBAC rules file.
 pub const RBAC_RULES_YAML: &str =

@@ -1,17 +1,22 @@
 //! The watch side: one kube-rs watcher + reflector per resource kind (per namespace when
-//! `namespaces` restricts them), the Lease elector, and the generation loop that turns store
-//! contents into [`Generated`] output.
+//! `namespaces` restricts them), the Lease elector, the generation loop that turns store
+//! contents into [`Generated`] output, and the rules loop that turns PrometheusRules into
+//! [`RuleObjects`].
 //!
 //! Each watcher runs under kube-rs' default exponential backoff: a failed list or watch
 //! (connection refused, 403, 404 for a missing CRD, 5xx) is counted and retried; a `410 Gone`
 //! or an expired watch relists, and the reflector swaps the store only when the relist is
 //! complete, so readers never see a half-empty store. Every applied event wakes the generator,
 //! which waits [`DEBOUNCE`] to coalesce bursts (a rollout touches many objects) before one
-//! pass. Cost: one task per watched kind; see `generate` for a pass.
+//! pass. PrometheusRule events (and Namespace events, when a `rule_namespace_selector` needs
+//! their labels) wake the rules loop instead, which publishes only once its stores have been
+//! listed, so a (re)start never hands the rule manager a transiently empty set.
+//! Cost: one task per watched kind; see `generate` for a pass.
 
 use super::access::Access;
 use super::generate::{self, Context, Generated, JobCache, Snapshot, Sources};
 use super::leader::{self, LeaseConfig};
+use super::prometheus_rules::{RuleCache, RuleObjects};
 use super::secrets::SecretCache;
 use super::{KubeTelemetry, crd, monitor};
 use futures_util::StreamExt;
@@ -33,13 +38,14 @@ use tokio::sync::{Notify, watch as channel};
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// The watched kinds, as the `resource` label of the self-metrics names them.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "pods",
     "services",
     "endpointslices",
     "namespaces",
     "servicemonitors",
     "podmonitors",
+    "prometheusrules",
 ];
 
 const POD: usize = 0;
@@ -48,6 +54,7 @@ const SLICE: usize = 2;
 const NAMESPACE: usize = 3;
 const SM: usize = 4;
 const PM: usize = 5;
+const PR: usize = 6;
 
 type Tasks = Vec<tokio::task::JoinHandle<()>>;
 
@@ -62,6 +69,8 @@ impl<K: kube::Resource<DynamicType = ()> + Clone + 'static> Stores<K> {
 
 struct Watching {
     notify: Arc<Notify>,
+    /// Also woken by every event (the rules loop, for Namespaces).
+    also: Option<Arc<Notify>>,
     telemetry: Arc<KubeTelemetry>,
     stop: channel::Receiver<bool>,
 }
@@ -118,6 +127,7 @@ impl Watching {
     {
         let (reader, writer) = reflector::store();
         let notify = self.notify.clone();
+        let also = self.also.clone();
         let tel = self.telemetry.clone();
         let mut stop = self.stop.clone();
         let r = reader.clone();
@@ -142,6 +152,9 @@ impl Watching {
                         }
                         tel.objects[kind].store(r.len() as u64, Relaxed);
                         notify.notify_one();
+                        if let Some(a) = &also {
+                            a.notify_one();
+                        }
                     }
                     Some(Err(e)) => {
                         tel.watch_errors[kind].fetch_add(1, Relaxed);
@@ -165,6 +178,7 @@ pub(super) fn spawn_all(
     cfg: KubernetesConfig,
     mut global: channel::Receiver<GlobalConfig>,
     out: channel::Sender<Arc<Generated>>,
+    rules_out: channel::Sender<Arc<RuleObjects>>,
     telemetry: Arc<KubeTelemetry>,
     mut stop: channel::Receiver<bool>,
     pod_labels: Option<Arc<crate::logs::PodLabels>>,
@@ -172,6 +186,7 @@ pub(super) fn spawn_all(
     let mut tasks = Vec::new();
     let w = Watching {
         notify: Arc::new(Notify::new()),
+        also: None,
         telemetry: telemetry.clone(),
         stop: stop.clone(),
     };
@@ -212,9 +227,21 @@ pub(super) fn spawn_all(
     } else {
         Stores(vec![])
     };
-    // Namespaces are cluster-scoped: watched only when every namespace is.
-    let namespaces: Vec<Store<Namespace>> = if ns.is_empty() {
-        vec![w.spawn_one(
+    let rules_notify = Arc::new(Notify::new());
+    let rule_ns_selector = cfg
+        .rule_namespace_selector
+        .clone()
+        .filter(|_| cfg.prometheus_rules);
+    // Namespaces are cluster-scoped: watched when every namespace is, or when the rule
+    // namespace selector needs their labels.
+    let namespaces: Vec<Store<Namespace>> = if ns.is_empty() || rule_ns_selector.is_some() {
+        let nw = Watching {
+            notify: w.notify.clone(),
+            also: rule_ns_selector.as_ref().map(|_| rules_notify.clone()),
+            telemetry: telemetry.clone(),
+            stop: stop.clone(),
+        };
+        vec![nw.spawn_one(
             &mut tasks,
             Api::all(client.clone()),
             base.clone(),
@@ -223,6 +250,36 @@ pub(super) fn spawn_all(
     } else {
         vec![]
     };
+    if cfg.prometheus_rules {
+        let rw = Watching {
+            notify: rules_notify.clone(),
+            also: None,
+            telemetry: telemetry.clone(),
+            stop: stop.clone(),
+        };
+        let wc = match cfg.rule_selector.as_ref().map(|s| s.to_query()) {
+            Some(q) if !q.is_empty() => base.clone().labels(&q),
+            _ => base.clone(),
+        };
+        let prs: Stores<crd::PrometheusRule> = rw.spawn(&mut tasks, client, ns, wc, PR);
+        let ns_stores = if rule_ns_selector.is_some() {
+            namespaces.clone()
+        } else {
+            vec![]
+        };
+        tasks.push(tokio::spawn(rules_loop(
+            prs,
+            ns_stores,
+            rule_ns_selector,
+            rules_notify,
+            rules_out,
+            telemetry.clone(),
+            stop.clone(),
+        )));
+    } else {
+        // Switched off: no PrometheusRule groups (a restart with the switch off clears them).
+        let _ = rules_out.send(Arc::new(RuleObjects::default()));
+    }
 
     let (lead_tx, mut lead_rx) = channel::channel(false);
     let lease = LeaseConfig {
@@ -304,6 +361,53 @@ pub(super) fn spawn_all(
         }
     }));
     tasks
+}
+
+/// Publishes the PrometheusRules' groups on every change, once the stores are listed.
+async fn rules_loop(
+    prs: Stores<crd::PrometheusRule>,
+    namespaces: Vec<Store<Namespace>>,
+    ns_selector: Option<lookout_config::label_selector::LabelSelector>,
+    notify: Arc<Notify>,
+    out: channel::Sender<Arc<RuleObjects>>,
+    telemetry: Arc<KubeTelemetry>,
+    mut stop: channel::Receiver<bool>,
+) {
+    let ready = async {
+        for s in &prs.0 {
+            if s.wait_until_ready().await.is_err() {
+                return false;
+            }
+        }
+        for s in &namespaces {
+            if s.wait_until_ready().await.is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::select! {
+        r = ready => if !r { return; },
+        _ = stop.wait_for(|s| *s) => return,
+    }
+    let mut cache = RuleCache::default();
+    let mut last: Option<Arc<RuleObjects>> = None;
+    loop {
+        let ns: Vec<Arc<Namespace>> = namespaces.iter().flat_map(|s| s.state()).collect();
+        let next = cache.select(&prs.state(), &ns, ns_selector.as_ref(), &telemetry);
+        if last.as_deref() != Some(&next) {
+            let next = Arc::new(next);
+            last = Some(next.clone());
+            if out.send(next).is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        tokio::time::sleep(DEBOUNCE).await;
+    }
 }
 
 /// `(namespace, name)` of every Secret the monitors reference.

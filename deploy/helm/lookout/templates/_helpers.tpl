@@ -106,11 +106,11 @@ lookout itself (files/rules/lookout-self.yaml) plus rules.files from values.
 {{- end -}}
 
 {{/*
-Which field of each Alertmanager receiver config holds the file with the webhook URL. Mattermost
-takes Slack's format (slack_configs).
+Which field of each Alertmanager receiver config holds the file with the webhook URL.
 */}}
 {{- define "lookout.urlFileFields" -}}
 slack_configs: api_url_file
+mattermost_configs: webhook_url_file
 webhook_configs: url_file
 discord_configs: webhook_url_file
 msteamsv2_configs: webhook_url_file
