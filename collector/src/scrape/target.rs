@@ -65,6 +65,8 @@ impl Default for TargetStatus {
 /// One scrape target.
 #[derive(Debug)]
 pub struct Target {
+    /// The scrape pool: the job's `job_name` (the `job` label may be relabeled).
+    pub pool: String,
     /// Labels before relabeling (as `discoveredLabels` shows them).
     pub discovered: Labels,
     /// Labels after relabeling, including internal `__` labels other than `__meta_*`.
@@ -80,7 +82,7 @@ pub struct Target {
 
 impl Target {
     pub fn scrape_pool(&self) -> &str {
-        self.labels.get("job").unwrap_or("")
+        &self.pool
     }
 }
 
@@ -171,6 +173,7 @@ pub fn populate(cfg: &ScrapeConfig, discovered: Labels) -> Result<Populated, Str
     internal.hash(&mut h);
     url.hash(&mut h);
     Ok(Populated::Target(Target {
+        pool: cfg.job_name.clone(),
         discovered,
         internal,
         labels,

@@ -28,7 +28,10 @@
 //! are counted in `lookout_kubernetes_watch_errors_total{resource}`, relists in
 //! `lookout_kubernetes_watch_relists_total{resource}`, refused jobs in
 //! `lookout_kubernetes_job_errors` and logged with the reason. While a resource cannot be
-//! listed its store keeps the last good state.
+//! listed its store keeps the last good state. What is failing right now ([`status`]: each
+//! failing watcher, the Lease, each refused monitor endpoint, with the time it started) is
+//! shown under `discoveryErrors` in `/api/v1/targets` and as
+//! `lookout_kubernetes_watch_healthy{resource}` / `lookout_kubernetes_lease_healthy`.
 //!
 //! Cost: memory is the reflector stores (whole objects) plus the generated groups; CPU is one
 //! generation pass per debounce window with changes.
@@ -44,6 +47,7 @@ pub mod podlabels;
 pub mod rbac;
 pub mod secrets;
 pub mod selector;
+pub mod status;
 pub mod watch;
 
 use crate::discovery::Update;
@@ -72,11 +76,14 @@ pub struct KubeTelemetry {
     pub jobs: AtomicU64,
     pub job_errors: AtomicU64,
     pub passes: AtomicU64,
+    /// Current problems (failing watches, the Lease, refused jobs), for `/api/v1/targets`.
+    pub status: status::Status,
 }
 
 impl KubeTelemetry {
     /// Appends the metrics in Prometheus text format.
     pub fn render(&self, s: &mut String) {
+        self.status.render(s, &watch::KINDS);
         let per_kind = |s: &mut String, name: &str, kind: &str, help: &str, v: &[AtomicU64]| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (k, x) in watch::KINDS.iter().zip(v) {
@@ -273,6 +280,7 @@ impl Runner {
         }
         if let Some(d) = self.disc.take() {
             d.stop().await;
+            self.telemetry.status.clear();
         }
         self.cfg = Some(cfg.clone());
         let sa = self
@@ -343,6 +351,7 @@ impl Runner {
         self.telemetry
             .job_errors
             .store(next.errors.len() as u64, Relaxed);
+        self.telemetry.status.set_jobs(&next.errors);
         self.applied = next;
     }
 
@@ -350,6 +359,7 @@ impl Runner {
     pub async fn stop(&mut self) {
         if let Some(d) = self.disc.take() {
             d.stop().await;
+            self.telemetry.status.clear();
         }
     }
 }
