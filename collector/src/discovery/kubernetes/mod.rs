@@ -74,6 +74,8 @@ pub struct KubeTelemetry {
     pub lease_errors: AtomicU64,
     pub leader: AtomicU64,
     pub jobs: AtomicU64,
+    /// Targets in the applied groups (before relabeling).
+    pub targets: AtomicU64,
     pub job_errors: AtomicU64,
     pub passes: AtomicU64,
     /// Current problems (failing watches, the Lease, refused jobs), for `/api/v1/targets`.
@@ -135,6 +137,12 @@ impl KubeTelemetry {
                 "gauge",
                 "Scrape jobs generated from Kubernetes.",
                 &self.jobs,
+            ),
+            (
+                "lookout_kubernetes_targets",
+                "gauge",
+                "Targets discovered in Kubernetes and handed to the scrape manager (before relabeling).",
+                &self.targets,
             ),
             (
                 "lookout_kubernetes_job_errors",
@@ -352,6 +360,13 @@ impl Runner {
             .job_errors
             .store(next.errors.len() as u64, Relaxed);
         self.telemetry.status.set_jobs(&next.errors);
+        let targets: usize = next
+            .groups
+            .values()
+            .flatten()
+            .map(|g| g.targets.len())
+            .sum();
+        self.telemetry.targets.store(targets as u64, Relaxed);
         self.applied = next;
     }
 
