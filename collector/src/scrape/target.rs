@@ -88,6 +88,9 @@ impl Target {
 
 /// The result of turning one discovered label set into a target.
 #[derive(Debug)]
+// Returned by value once per target per sync and unpacked at once: boxing the target would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Populated {
     Target(Target),
     /// Dropped by relabeling (shown under `droppedTargets`).
