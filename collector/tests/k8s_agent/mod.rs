@@ -15,12 +15,22 @@ const BIN: &str = env!("CARGO_BIN_EXE_lookout");
 pub struct AgentProcess {
     pub child: Child,
     pub base: String,
+    log: std::path::PathBuf,
 }
 
 impl Drop for AgentProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        let status = self.child.wait();
+        if std::thread::panicking() {
+            // A failed test shows how the agent ended and what it logged.
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("lookout {status:?}; last log lines:");
+            for l in tail.iter().rev() {
+                eprintln!("  {l}");
+            }
+        }
     }
 }
 
@@ -32,11 +42,13 @@ fn free_port() -> u16 {
 }
 
 /// Writes `config` into `dir` and starts `lookout agent` on it (`RUST_LOG` from the
-/// environment, default warnings only; its output goes to `dir/lookout.log`).
+/// environment, default `info`; its output goes to `dir/lookout.log`, whose tail is printed
+/// when the test fails).
 pub fn start(dir: &Path, config: &str) -> AgentProcess {
     let cfg = dir.join("lookout.yaml");
     std::fs::write(&cfg, config).expect("write config");
-    let log = std::fs::File::create(dir.join("lookout.log")).expect("log file");
+    let log_path = dir.join("lookout.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
     let port = free_port();
     let child = Command::new(BIN)
         .args(["agent", "--config"])
@@ -48,7 +60,7 @@ pub fn start(dir: &Path, config: &str) -> AgentProcess {
         .env_remove("NODE_NAME")
         .env(
             "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
         )
         .stdout(Stdio::null())
         .stderr(log)
@@ -57,6 +69,7 @@ pub fn start(dir: &Path, config: &str) -> AgentProcess {
     AgentProcess {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        log: log_path,
     }
 }
 
