@@ -236,6 +236,7 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         querier: db.clone(),
         targets: Arc::new(CollectorTargets {
             manager: manager.clone(),
+            kubernetes: telemetry.kubernetes.clone(),
         }),
     };
     let app = http::router(

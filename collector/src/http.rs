@@ -2,6 +2,8 @@
 //! (`/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`), with the collector's view of targets
 //! and metadata plugged into the API through `TargetSource`.
 
+use crate::discovery::kubernetes::KubeTelemetry;
+use crate::discovery::kubernetes::status::Problem;
 use crate::scrape::ScrapeManager;
 use crate::scrape::target::Target;
 use crate::telemetry::Telemetry;
@@ -11,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lookout_query::api::{
-    self, ActiveTarget, DroppedTarget, MetadataEntry, TargetSource, TargetsData,
+    self, ActiveTarget, DiscoveryError, DroppedTarget, MetadataEntry, TargetSource, TargetsData,
 };
 use lookout_store::{Head, Labels};
 use std::collections::BTreeMap;
@@ -22,6 +24,23 @@ use tokio::sync::mpsc;
 /// The collector's answer to `/api/v1/targets` and `/api/v1/metadata`.
 pub struct CollectorTargets {
     pub manager: Arc<ScrapeManager>,
+    /// Kubernetes discovery's state: its current problems become `discoveryErrors`.
+    pub kubernetes: Arc<KubeTelemetry>,
+}
+
+fn discovery_error(p: Problem) -> DiscoveryError {
+    let ms = p
+        .since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    DiscoveryError {
+        source: p.source,
+        namespace: p.namespace,
+        scrape_pool: p.scrape_pool,
+        error: p.error,
+        since: lookout_query::api::params::format_rfc3339(ms),
+    }
 }
 
 fn map(l: &Labels) -> BTreeMap<String, String> {
@@ -61,6 +80,13 @@ impl TargetSource for CollectorTargets {
                 .map(|d| DroppedTarget {
                     discovered_labels: map(&d.discovered),
                 })
+                .collect(),
+            discovery_errors: self
+                .kubernetes
+                .status
+                .problems()
+                .into_iter()
+                .map(discovery_error)
                 .collect(),
         }
     }

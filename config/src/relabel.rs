@@ -19,13 +19,16 @@
 //! `replacement:` deletes the target label and `regex:` matches only the empty string.
 //!
 //! Regexes use Go's syntax; [`go_regex`] rewrites the few constructs where the `regex` crate
-//! differs. Cost: all parsing and compiling happens here, once per config load.
+//! differs. Cost: all parsing and compiling happens here, once per config load; compiled
+//! regexes are shared between rules with the same pattern ([`shared_regex`]).
 
 mod go_regex;
+mod shared_regex;
 mod template;
 
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 use serde::{Deserialize, Deserializer};
+use std::sync::Arc;
 
 pub use template::Template;
 
@@ -200,8 +203,8 @@ pub struct RelabelConfig {
     pub target_label: String,
     /// The regex as written (unanchored, Go syntax), for display and equality.
     pub regex_src: String,
-    /// The compiled, anchored regex `^(?s:regex)$`.
-    pub regex: Regex,
+    /// The compiled, anchored regex `^(?s:regex)$`, shared by every rule with the same one.
+    pub regex: Arc<Regex>,
     pub modulus: u64,
     pub replacement: String,
     pub action: Action,
@@ -251,9 +254,7 @@ impl RelabelConfig {
             .map_err(|e| format!("invalid regex {regex_src:?}: {e}"))?;
         // Go's regexp has no compiled-size limit; allow large alternations (long lists of
         // metric names) well past the `regex` crate's 10 MiB default.
-        let regex = RegexBuilder::new(&format!("^(?s:{translated})$"))
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
+        let regex = shared_regex::compile(&format!("^(?s:{translated})$"), REGEX_SIZE_LIMIT)
             .map_err(|e| format!("invalid regex {regex_src:?}: {}", last_line(&e.to_string())))?;
         let target_label = raw.target_label.clone().unwrap_or_default();
         let replacement = raw

@@ -65,6 +65,8 @@ impl Default for TargetStatus {
 /// One scrape target.
 #[derive(Debug)]
 pub struct Target {
+    /// The scrape pool: the job's `job_name` (the `job` label may be relabeled).
+    pub pool: String,
     /// Labels before relabeling (as `discoveredLabels` shows them).
     pub discovered: Labels,
     /// Labels after relabeling, including internal `__` labels other than `__meta_*`.
@@ -80,12 +82,15 @@ pub struct Target {
 
 impl Target {
     pub fn scrape_pool(&self) -> &str {
-        self.labels.get("job").unwrap_or("")
+        &self.pool
     }
 }
 
 /// The result of turning one discovered label set into a target.
 #[derive(Debug)]
+// Returned by value once per target per sync and unpacked at once: boxing the target would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Populated {
     Target(Target),
     /// Dropped by relabeling (shown under `droppedTargets`).
@@ -171,6 +176,7 @@ pub fn populate(cfg: &ScrapeConfig, discovered: Labels) -> Result<Populated, Str
     internal.hash(&mut h);
     url.hash(&mut h);
     Ok(Populated::Target(Target {
+        pool: cfg.job_name.clone(),
         discovered,
         internal,
         labels,

@@ -21,7 +21,9 @@ use lookout_store::{Labels, Querier};
 use params::Params;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-pub use targets::{ActiveTarget, DroppedTarget, MetadataEntry, TargetSource, TargetsData};
+pub use targets::{
+    ActiveTarget, DiscoveryError, DroppedTarget, MetadataEntry, TargetSource, TargetsData,
+};
 pub use write::write_router;
 
 /// What the API reads from.

@@ -175,11 +175,16 @@ pub async fn run(
         let leading = match e.round().await {
             Ok(true) => {
                 e.last_renew = Some(Instant::now());
+                telemetry.status.lease(None);
                 true
             }
-            Ok(false) => false,
+            Ok(false) => {
+                telemetry.status.lease(None);
+                false
+            }
             Err(err) => {
                 telemetry.lease_errors.fetch_add(1, Relaxed);
+                telemetry.status.lease(Some(super::describe_error(&err)));
                 tracing::warn!(lease = %e.cfg.name, namespace = %e.cfg.namespace, error = %err, "leader election");
                 // Keep leading only while our last renewal is surely still valid.
                 e.last_renew

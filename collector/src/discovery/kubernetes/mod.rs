@@ -30,7 +30,10 @@
 //! are counted in `lookout_kubernetes_watch_errors_total{resource}`, relists in
 //! `lookout_kubernetes_watch_relists_total{resource}`, refused jobs in
 //! `lookout_kubernetes_job_errors` and logged with the reason. While a resource cannot be
-//! listed its store keeps the last good state.
+//! listed its store keeps the last good state. What is failing right now ([`status`]: each
+//! failing watcher, the Lease, each refused monitor endpoint, with the time it started) is
+//! shown under `discoveryErrors` in `/api/v1/targets` and as
+//! `lookout_kubernetes_watch_healthy{resource}` / `lookout_kubernetes_lease_healthy`.
 //!
 //! Cost: memory is the reflector stores (whole objects) plus the generated groups; CPU is one
 //! generation pass per debounce window with changes.
@@ -47,6 +50,7 @@ pub mod prometheus_rules;
 pub mod rbac;
 pub mod secrets;
 pub mod selector;
+pub mod status;
 pub mod watch;
 
 use crate::discovery::Update;
@@ -74,6 +78,8 @@ pub struct KubeTelemetry {
     pub lease_errors: AtomicU64,
     pub leader: AtomicU64,
     pub jobs: AtomicU64,
+    /// Targets in the applied groups (before relabeling).
+    pub targets: AtomicU64,
     pub job_errors: AtomicU64,
     pub passes: AtomicU64,
     /// PrometheusRule objects currently rejected (invalid).
@@ -82,11 +88,14 @@ pub struct KubeTelemetry {
     pub rule_rejections: AtomicU64,
     /// Rule groups loaded from PrometheusRule objects.
     pub rule_groups: AtomicU64,
+    /// Current problems (failing watches, the Lease, refused jobs), for `/api/v1/targets`.
+    pub status: status::Status,
 }
 
 impl KubeTelemetry {
     /// Appends the metrics in Prometheus text format.
     pub fn render(&self, s: &mut String) {
+        self.status.render(s, &watch::KINDS);
         let per_kind = |s: &mut String, name: &str, kind: &str, help: &str, v: &[AtomicU64]| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (k, x) in watch::KINDS.iter().zip(v) {
@@ -138,6 +147,12 @@ impl KubeTelemetry {
                 "gauge",
                 "Scrape jobs generated from Kubernetes.",
                 &self.jobs,
+            ),
+            (
+                "lookout_kubernetes_targets",
+                "gauge",
+                "Targets discovered in Kubernetes and handed to the scrape manager (before relabeling).",
+                &self.targets,
             ),
             (
                 "lookout_kubernetes_job_errors",
@@ -317,6 +332,7 @@ impl Runner {
         }
         if let Some(d) = self.disc.take() {
             d.stop().await;
+            self.telemetry.status.clear();
         }
         self.cfg = Some(cfg.clone());
         let sa = self
@@ -414,6 +430,14 @@ impl Runner {
         self.telemetry
             .job_errors
             .store(next.errors.len() as u64, Relaxed);
+        self.telemetry.status.set_jobs(&next.errors);
+        let targets: usize = next
+            .groups
+            .values()
+            .flatten()
+            .map(|g| g.targets.len())
+            .sum();
+        self.telemetry.targets.store(targets as u64, Relaxed);
         self.applied = next;
     }
 
@@ -421,6 +445,7 @@ impl Runner {
     pub async fn stop(&mut self) {
         if let Some(d) = self.disc.take() {
             d.stop().await;
+            self.telemetry.status.clear();
         }
     }
 }

@@ -131,6 +131,7 @@ impl Watching {
         let tel = self.telemetry.clone();
         let mut stop = self.stop.clone();
         let r = reader.clone();
+        let ns = api.namespace().unwrap_or_default().to_string();
         tasks.push(tokio::spawn(async move {
             let stream = reflector::reflector(writer, watcher::watcher(api, wc).default_backoff());
             let mut stream = std::pin::pin!(stream);
@@ -147,6 +148,7 @@ impl Watching {
                     }
                     Some(Ok(Event::InitApply(_))) => {}
                     Some(Ok(Event::InitDone | Event::Apply(_) | Event::Delete(_))) => {
+                        tel.status.watch_ok(KINDS[kind], &ns);
                         if last_error.take().is_some() {
                             tracing::info!(resource = KINDS[kind], "kubernetes watch recovered");
                         }
@@ -159,6 +161,7 @@ impl Watching {
                     Some(Err(e)) => {
                         tel.watch_errors[kind].fetch_add(1, Relaxed);
                         let msg = e.to_string();
+                        tel.status.watch_failed(KINDS[kind], &ns, super::status::describe_watch_error(&e));
                         // Log a repeated error once, not on every backoff round.
                         if last_error.as_deref() != Some(msg.as_str()) {
                             tracing::warn!(resource = KINDS[kind], error = %msg, "kubernetes watch failed; retrying with backoff");
