@@ -231,11 +231,13 @@ impl Discovery {
             access,
             cfg.clone(),
             global_rx,
-            out_tx,
-            rules_tx,
+            watch::Outputs {
+                targets: out_tx,
+                rules: rules_tx,
+                pod_labels,
+            },
             telemetry,
             stop_rx,
-            pod_labels,
         );
         Discovery {
             output: out_rx,

@@ -175,17 +175,30 @@ impl Watching {
     }
 }
 
+/// Where discovery's results go.
+pub(super) struct Outputs {
+    /// Scrape jobs and targets.
+    pub targets: channel::Sender<Arc<Generated>>,
+    /// PrometheusRule groups.
+    pub rules: channel::Sender<Arc<RuleObjects>>,
+    /// Pod labels for the log tailer, when tailing runs.
+    pub pod_labels: Option<Arc<crate::logs::PodLabels>>,
+}
+
 /// Spawns the watchers, the elector and the generator.
 pub(super) fn spawn_all(
     access: Access,
     cfg: KubernetesConfig,
     mut global: channel::Receiver<GlobalConfig>,
-    out: channel::Sender<Arc<Generated>>,
-    rules_out: channel::Sender<Arc<RuleObjects>>,
+    outputs: Outputs,
     telemetry: Arc<KubeTelemetry>,
     mut stop: channel::Receiver<bool>,
-    pod_labels: Option<Arc<crate::logs::PodLabels>>,
 ) -> Tasks {
+    let Outputs {
+        targets: out,
+        rules: rules_out,
+        pod_labels,
+    } = outputs;
     let mut tasks = Vec::new();
     let w = Watching {
         notify: Arc::new(Notify::new()),
