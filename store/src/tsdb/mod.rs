@@ -14,6 +14,7 @@ pub mod block_set;
 pub mod chunk;
 pub mod compact;
 pub mod db;
+pub mod enc;
 pub mod head;
 pub mod label_codec;
 pub mod maintain;

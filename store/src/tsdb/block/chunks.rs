@@ -11,8 +11,8 @@
 //! Cost: writing is one buffered `write` per chunk; reading is a bounds check, a CRC32C over
 //! the chunk (a few hundred bytes) and no copy. The file is never loaded whole into memory.
 
-use super::enc::{Dec, put_uvarint};
 use crate::error::{Error, Result};
+use crate::tsdb::enc::{Dec, put_uvarint};
 use memmap2::Mmap;
 use std::fs::File;
 use std::io::{BufWriter, Write};

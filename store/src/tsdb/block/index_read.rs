@@ -13,9 +13,9 @@
 //! at least) and keeps one small entry per distinct label name in memory; a series lookup
 //! decodes one entry; matchers cost one binary search (`=`) or a scan of one label's values.
 
-use super::enc::{Dec, u32_at, u64_at};
 use super::index_write::ChunkMeta;
 use crate::error::{Error, Result};
+use crate::tsdb::enc::{Dec, u32_at, u64_at};
 use crate::tsdb::postings::{
     RegexShape, intersect_sorted, regex_shape, subtract_sorted, union_sorted,
 };

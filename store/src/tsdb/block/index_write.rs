@@ -15,10 +15,10 @@
 //! Cost: the symbol set and postings lists are built in memory (a few bytes per label per
 //! series plus the distinct strings); the file is written sequentially once.
 
-use super::enc::{put_str, put_uvarint, put_varint};
 use super::index_read::{INDEX_MAGIC, TOC_LEN};
 use crate::Labels;
 use crate::error::{Error, Result};
+use crate::tsdb::enc::{put_str, put_uvarint, put_varint};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};

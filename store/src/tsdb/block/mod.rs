@@ -14,7 +14,6 @@
 //! postings set operations, one series entry per match and the overlapping chunks' decoding.
 
 pub mod chunks;
-pub mod enc;
 pub mod index_read;
 pub mod index_write;
 pub mod meta;

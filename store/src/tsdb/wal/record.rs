@@ -13,6 +13,7 @@
 //! decoding of samples is a varint or two plus an 8-byte load per sample.
 
 use crate::SeriesRef;
+use crate::tsdb::enc::{Dec, put_str, put_uvarint, put_varint};
 
 /// Bytes of the frame header before the body.
 pub const FRAME_HEADER: usize = 9;
@@ -72,23 +73,6 @@ pub fn checksum(ty: u8, body: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&[ty]), body)
 }
 
-pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-pub fn put_varint(out: &mut Vec<u8>, v: i64) {
-    put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_uvarint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
 /// Appends one series entry (inside a [`RecordType::Series`] body).
 pub fn put_series<'a>(
     out: &mut Vec<u8>,
@@ -140,77 +124,12 @@ pub fn put_meta(out: &mut Vec<u8>, min_valid: i64, next_ref: SeriesRef) {
     put_uvarint(out, next_ref);
 }
 
-/// A cursor over a record body; every read returns `None` past the end or on overflow.
-#[derive(Debug)]
-pub struct Dec<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Dec<'a> {
-    pub fn new(b: &'a [u8]) -> Self {
-        Self { b, pos: 0 }
-    }
-
-    pub fn done(&self) -> bool {
-        self.pos == self.b.len()
-    }
-
-    pub fn u8(&mut self) -> Option<u8> {
-        let x = *self.b.get(self.pos)?;
-        self.pos += 1;
-        Some(x)
-    }
-
-    pub fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.u8()?;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    pub fn varint(&mut self) -> Option<i64> {
-        let u = self.uvarint()?;
-        Some(((u >> 1) as i64) ^ -((u & 1) as i64))
-    }
-
-    /// A length no larger than the bytes left (so a corrupt length cannot allocate).
-    pub fn length(&mut self) -> Option<usize> {
-        let n = usize::try_from(self.uvarint()?).ok()?;
-        (n <= self.b.len() - self.pos).then_some(n)
-    }
-
-    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.b.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-
-    pub fn str(&mut self) -> Option<&'a str> {
-        let n = self.length()?;
-        std::str::from_utf8(self.bytes(n)?).ok()
-    }
-
-    pub fn f64(&mut self) -> Option<f64> {
-        let b = self.bytes(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Some(f64::from_bits(u64::from_le_bytes(a)))
-    }
-}
-
 /// Decodes a series body, calling `f(ref, labels)` per entry; `None` if malformed.
 pub fn read_series(body: &[u8], mut f: impl FnMut(SeriesRef, Vec<(&str, &str)>)) -> Option<()> {
     let mut d = Dec::new(body);
     while !d.done() {
         let r = d.uvarint()?;
-        let n = d.length()?;
+        let n = d.bounded_length()?;
         let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {
             pairs.push((d.str()?, d.str()?));
@@ -261,7 +180,7 @@ impl SamplesBody<'_> {
         let s = (|| {
             let r = self.pr.wrapping_add(self.d.varint()? as u64);
             let t = self.pt.wrapping_add(self.d.varint()?);
-            let v = self.d.f64()?;
+            let v = self.d.f64_le()?;
             Some((r, t, v))
         })();
         if let Some((r, t, _)) = s {
@@ -283,7 +202,7 @@ pub fn read_chunks(body: &[u8], mut f: impl FnMut(SeriesRef, &[u8])) -> Option<(
     let mut d = Dec::new(body);
     while !d.done() {
         let r = d.uvarint()?;
-        let n = d.length()?;
+        let n = d.bounded_length()?;
         f(r, d.bytes(n)?);
     }
     Some(())

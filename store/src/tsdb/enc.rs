@@ -1,5 +1,6 @@
-//! Byte-level helpers shared by the block files: varints, fixed-width big-endian integers,
-//! length-prefixed strings, and a bounds-checked reader over a borrowed (memory-mapped) slice.
+//! Byte-level helpers shared by the on-disk formats (block files, WAL records, the head's
+//! label encoding): varints, fixed-width integers, length-prefixed strings, and a
+//! bounds-checked reader over a borrowed (memory-mapped or read) slice.
 //!
 //! Invariants: every read is bounds-checked and returns `None` on malformed input, so a
 //! damaged file yields an error at the caller, never a panic or an out-of-bounds access.
@@ -51,6 +52,17 @@ impl<'a> Dec<'a> {
         self.pos
     }
 
+    /// Whether every byte has been read.
+    pub fn done(&self) -> bool {
+        self.pos == self.b.len()
+    }
+
+    pub fn u8(&mut self) -> Option<u8> {
+        let x = *self.b.get(self.pos)?;
+        self.pos += 1;
+        Some(x)
+    }
+
     pub fn uvarint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
@@ -77,6 +89,13 @@ impl<'a> Dec<'a> {
         usize::try_from(self.uvarint()?).ok()
     }
 
+    /// A length no larger than the bytes left (so a corrupt length cannot make the caller
+    /// allocate for elements that are not there).
+    pub fn bounded_length(&mut self) -> Option<usize> {
+        let n = self.length()?;
+        (n <= self.b.len().saturating_sub(self.pos)).then_some(n)
+    }
+
     pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let s = self.b.get(self.pos..end)?;
@@ -98,6 +117,14 @@ impl<'a> Dec<'a> {
         let hi = u64::from(self.u32()?);
         let lo = u64::from(self.u32()?);
         Some(hi << 32 | lo)
+    }
+
+    /// A little-endian `f64` (the WAL's sample values).
+    pub fn f64_le(&mut self) -> Option<f64> {
+        let b = self.bytes(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Some(f64::from_bits(u64::from_le_bytes(a)))
     }
 }
 
