@@ -55,6 +55,29 @@ pub enum SelectorOp {
     DoesNotExist,
 }
 
+impl SelectorOp {
+    /// The operator as Kubernetes spells it (`In`, `NotIn`, `Exists`, `DoesNotExist`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "In" => SelectorOp::In,
+            "NotIn" => SelectorOp::NotIn,
+            "Exists" => SelectorOp::Exists,
+            "DoesNotExist" => SelectorOp::DoesNotExist,
+            _ => return None,
+        })
+    }
+
+    /// Whether a label with value `got` (`None`: absent) satisfies the operator over `values`.
+    pub fn holds(self, got: Option<&String>, values: &[String]) -> bool {
+        match self {
+            SelectorOp::In => got.is_some_and(|v| values.contains(v)),
+            SelectorOp::NotIn => got.is_none_or(|v| !values.contains(v)),
+            SelectorOp::Exists => got.is_some(),
+            SelectorOp::DoesNotExist => got.is_none(),
+        }
+    }
+}
+
 /// A checked requirement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirement {
@@ -119,19 +142,14 @@ impl RawLabelSelector {
             if !is_label_key(&r.key) {
                 return Err(ctx.invalid(&p, format_args!("invalid label key {:?}", r.key)));
             }
-            let op = match r.operator.as_str() {
-                "In" => SelectorOp::In,
-                "NotIn" => SelectorOp::NotIn,
-                "Exists" => SelectorOp::Exists,
-                "DoesNotExist" => SelectorOp::DoesNotExist,
-                other => {
-                    return Err(ctx.invalid(
-                        &field(&p, "operator"),
-                        format_args!(
-                            "invalid operator {other:?}: expected In, NotIn, Exists or DoesNotExist"
-                        ),
-                    ));
-                }
+            let Some(op) = SelectorOp::from_name(&r.operator) else {
+                return Err(ctx.invalid(
+                    &field(&p, "operator"),
+                    format_args!(
+                        "invalid operator {:?}: expected In, NotIn, Exists or DoesNotExist",
+                        r.operator
+                    ),
+                ));
             };
             let takes_values = matches!(op, SelectorOp::In | SelectorOp::NotIn);
             if takes_values && r.values.is_empty() {
@@ -172,15 +190,10 @@ impl LabelSelector {
         self.match_labels
             .iter()
             .all(|(k, v)| labels.get(k) == Some(v))
-            && self.match_expressions.iter().all(|r| {
-                let got = labels.get(&r.key);
-                match r.op {
-                    SelectorOp::In => got.is_some_and(|v| r.values.contains(v)),
-                    SelectorOp::NotIn => got.is_none_or(|v| !r.values.contains(v)),
-                    SelectorOp::Exists => got.is_some(),
-                    SelectorOp::DoesNotExist => got.is_none(),
-                }
-            })
+            && self
+                .match_expressions
+                .iter()
+                .all(|r| r.op.holds(labels.get(&r.key), &r.values))
     }
 
     /// The API server's `labelSelector` syntax (`a=b,c in (d,e),!f`); empty for the empty

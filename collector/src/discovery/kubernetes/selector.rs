@@ -9,6 +9,7 @@
 
 use super::crd::NamespaceSelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use lookout_config::label_selector::SelectorOp;
 use std::collections::BTreeMap;
 
 /// Whether `labels` satisfy `sel` (an empty selector matches everything).
@@ -21,13 +22,7 @@ pub fn matches(sel: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -
     }
     for e in sel.match_expressions.iter().flatten() {
         let values = e.values.as_deref().unwrap_or_default();
-        let ok = match e.operator.as_str() {
-            "In" => get(&e.key).is_some_and(|v| values.contains(v)),
-            "NotIn" => get(&e.key).is_none_or(|v| !values.contains(v)),
-            "Exists" => get(&e.key).is_some(),
-            "DoesNotExist" => get(&e.key).is_none(),
-            _ => false,
-        };
+        let ok = SelectorOp::from_name(&e.operator).is_some_and(|op| op.holds(get(&e.key), values));
         if !ok {
             return false;
         }
