@@ -21,6 +21,7 @@
 
 use super::block::Block;
 use super::block::meta::Compaction;
+use super::block::sealed::TsCache;
 use super::block::writer::BlockWriter;
 use super::block_set::BlockSet;
 use super::head::Head;
@@ -151,11 +152,14 @@ pub fn compact(blocks: &BlockSet, sources: &[Arc<Block>]) -> Result<Option<Strin
     }
     let mut w = BlockWriter::create(blocks.dir())?;
     let mut lists: Vec<Vec<(i64, f64)>> = Vec::new();
+    // Shared timestamp columns are per block file: one cache per source.
+    let mut caches: Vec<TsCache> = sources.iter().map(|_| TsCache::new()).collect();
     for (labels, parts) in index {
         lists.clear();
         for (i, ord) in parts {
             let mut buf = Vec::new();
-            sources[i].series_samples(ord, i64::MIN, i64::MAX, &mut metas, &mut buf)?;
+            let cache = &mut caches[i];
+            sources[i].series_samples(ord, i64::MIN, i64::MAX, &mut metas, cache, &mut buf)?;
             lists.push(buf);
         }
         let merged = merge_samples(std::mem::take(&mut lists));

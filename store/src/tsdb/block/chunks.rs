@@ -2,7 +2,9 @@
 //! CRC32C, addressed by byte offset (the "chunk ref" stored in the index).
 //!
 //! Layout: the 8-byte magic [`CHUNKS_MAGIC`], then entries `uvarint(len) bytes[len] crc32c(4,
-//! big-endian, of the bytes)`; the bytes are one XOR chunk (`docs/chunk-format.md`).
+//! big-endian, of the bytes)`. In version 2 the bytes are a kind byte and a sealed chunk
+//! ([`super::sealed`]); version 1 files (still read) hold bare XOR chunks
+//! (`docs/chunk-format.md`).
 //!
 //! Invariants: the writer appends only; the reader is a read-only memory map and verifies a
 //! chunk's checksum each time it hands the chunk out, so damage is reported (with the file and
@@ -18,8 +20,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// First 8 bytes of a chunks file: "LKCHK", 0, 0, format version 1.
-pub const CHUNKS_MAGIC: [u8; 8] = *b"LKCHK\x00\x00\x01";
+/// First 8 bytes of a chunks file: "LKCHK", 0, 0, format version 2.
+pub const CHUNKS_MAGIC: [u8; 8] = *b"LKCHK\x00\x00\x02";
+
+/// The magic of version 1 (entries are bare XOR chunks), still read.
+const CHUNKS_MAGIC_V1: [u8; 8] = *b"LKCHK\x00\x00\x01";
 
 /// The chunks file's name inside a block directory.
 pub const CHUNKS_FILE: &str = "chunks";
@@ -44,6 +49,11 @@ impl ChunksWriter {
             offset: CHUNKS_MAGIC.len() as u64,
             scratch: Vec::with_capacity(16),
         })
+    }
+
+    /// The ref the next [`write`](Self::write) returns.
+    pub fn next_ref(&self) -> u64 {
+        self.offset
     }
 
     /// Writes one encoded chunk; returns its ref.
@@ -75,6 +85,7 @@ impl ChunksWriter {
 pub struct ChunksReader {
     path: PathBuf,
     map: Mmap,
+    version: u8,
 }
 
 impl ChunksReader {
@@ -83,16 +94,30 @@ impl ChunksReader {
         // SAFETY: block files are immutable once renamed into place; the store only ever
         // deletes them (unlinking keeps an existing mapping valid) and never truncates them.
         let map = unsafe { Mmap::map(&f) }.map_err(|e| io(path, e))?;
-        if map.get(..CHUNKS_MAGIC.len()) != Some(&CHUNKS_MAGIC[..]) {
-            return Err(Error::Corrupt {
-                path: path.to_path_buf(),
-                reason: "not a chunks file (bad magic)".into(),
-            });
-        }
+        let version = match map.get(..CHUNKS_MAGIC.len()) {
+            Some(m) if m == CHUNKS_MAGIC => 2,
+            Some(m) if m == CHUNKS_MAGIC_V1 => 1,
+            _ => {
+                return Err(Error::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: "not a chunks file (bad magic)".into(),
+                });
+            }
+        };
         Ok(Self {
             path: path.to_path_buf(),
             map,
+            version,
         })
+    }
+
+    /// Format version from the magic: 1 (bare XOR chunks) or 2 (kind byte first).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn len(&self) -> u64 {

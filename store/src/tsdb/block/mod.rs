@@ -17,15 +17,16 @@ pub mod chunks;
 pub mod index_read;
 pub mod index_write;
 pub mod meta;
+pub mod sealed;
 pub mod writer;
 
 use crate::error::{Error, Result};
-use crate::tsdb::chunk::ChunkIter;
 use crate::{Labels, Matcher, Series};
 use chunks::{CHUNKS_FILE, ChunksReader};
 use index_read::{INDEX_FILE, IndexReader};
 use index_write::ChunkMeta;
 pub use meta::BlockMeta;
+use sealed::TsCache;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -93,30 +94,26 @@ impl Block {
         self.index.series(ord, &mut Vec::new())
     }
 
-    /// Labels of series `ord` and its samples in `[mint, maxt]` appended to `out`.
+    /// Labels of series `ord` and its samples in `[mint, maxt]` appended to `out`. `cache`
+    /// keeps shared timestamp columns decoded across the series of one read.
     pub fn series_samples(
         &self,
         ord: u64,
         mint: i64,
         maxt: i64,
         metas: &mut Vec<ChunkMeta>,
+        cache: &mut TsCache,
         out: &mut Vec<(i64, f64)>,
     ) -> Result<Labels> {
         let labels = self.index.series(ord, metas)?;
         for c in metas.iter().filter(|c| c.min_t <= maxt && c.max_t >= mint) {
-            let bytes = self.chunks.chunk(c.r)?;
-            let mut it = ChunkIter::new(bytes);
-            out.extend(
-                it.by_ref()
-                    .skip_while(|s| s.0 < mint)
-                    .take_while(|s| s.0 <= maxt),
-            );
-            if it.is_corrupt() {
-                return Err(Error::Corrupt {
+            sealed::decode(&self.chunks, c.r, mint, maxt, cache, out).map_err(|e| match e {
+                Error::CorruptChunk { reason } => Error::Corrupt {
                     path: self.dir.join(CHUNKS_FILE),
-                    reason: format!("chunk at offset {} does not decode", c.r),
-                });
-            }
+                    reason: format!("chunk at offset {}: {reason}", c.r),
+                },
+                e => e,
+            })?;
         }
         Ok(labels)
     }
@@ -129,9 +126,10 @@ impl Block {
         let mut out = Vec::new();
         let mut metas = Vec::new();
         let mut buf = Vec::new();
+        let mut cache = TsCache::new();
         for ord in self.index.select(matchers)? {
             buf.clear();
-            let labels = self.series_samples(ord, mint, maxt, &mut metas, &mut buf)?;
+            let labels = self.series_samples(ord, mint, maxt, &mut metas, &mut cache, &mut buf)?;
             if !buf.is_empty() {
                 out.push(Series {
                     labels,
