@@ -1,5 +1,6 @@
 //! Benchmarks of the tsdb head: append throughput with cached refs (and by labels), select of
-//! 1,000 series over 6h, and a memory report (bytes per series holding 120 samples).
+//! 1,000 series over 6h from the head and from a block holding the same samples (sealed
+//! chunks), and a memory report (bytes per series holding 120 samples).
 //!
 //! Memory is measured with a counting global allocator in this binary: it tracks the bytes
 //! requested from the system allocator (live), so the figure excludes malloc's own per-block
@@ -8,6 +9,9 @@
 //! Run: `cargo bench -p lookout-benches --bench head`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lookout_store::tsdb::block::Block;
+use lookout_store::tsdb::block::meta::Compaction;
+use lookout_store::tsdb::block::writer::BlockWriter;
 use lookout_store::tsdb::chunk::ChunkEncoder;
 use lookout_store::{Appendable, Head, Labels, Matcher, Querier, SeriesRef};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -357,6 +361,37 @@ fn bench_select(c: &mut Criterion) {
     g.throughput(Throughput::Elements(last_5m as u64));
     g.bench_function("select_1000_series_last_5m", |b| {
         b.iter(|| black_box(head.select(&want, end - 300_000, end).expect("select")))
+    });
+    g.finish();
+
+    // The same samples sealed into one block (as a 6 h compaction writes them).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = BlockWriter::create(dir.path()).expect("block writer");
+    for s in head.select(&[], i64::MIN, i64::MAX).expect("select all") {
+        w.add_series(s.labels, &s.samples).expect("add series");
+    }
+    let (meta, bdir) = w
+        .finish(T0, end + 1, Compaction::default())
+        .expect("finish")
+        .expect("block");
+    let block = Block::open(&bdir).expect("open block");
+    let from_block = block.select(&want, T0, end).expect("block select");
+    assert_eq!(from_block, head.select(&want, T0, end).expect("select"));
+    println!(
+        "block fixture: {} series, {} samples, {} bytes on disk",
+        meta.stats.num_series,
+        meta.stats.num_samples,
+        block.size_bytes()
+    );
+    let mut g = c.benchmark_group("block");
+    g.sample_size(20).measurement_time(Duration::from_secs(6));
+    g.throughput(Throughput::Elements(samples as u64));
+    g.bench_function("select_1000_series_6h", |b| {
+        b.iter(|| black_box(block.select(&want, T0, end).expect("select")))
+    });
+    g.throughput(Throughput::Elements(last_5m as u64));
+    g.bench_function("select_1000_series_last_5m", |b| {
+        b.iter(|| black_box(block.select(&want, end - 300_000, end).expect("select")))
     });
     g.finish();
 }
