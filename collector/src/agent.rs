@@ -72,6 +72,7 @@ fn open_store(data_dir: &Path, c: &lookout_config::TsdbConfig) -> Result<Db, Age
         },
         retention_ms: ms(c.retention_time),
         retention_bytes: c.retention_size,
+        block_range_ms: ms(c.block_duration),
         ..DbOptions::default()
     };
     Ok(Db::open(data_dir.join("tsdb"), opts)?)

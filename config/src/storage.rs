@@ -8,8 +8,9 @@
 //!     retention:
 //!       time: 15d      # drop blocks older than this; 0 = no time limit (default 15d)
 //!       size: 50GB     # drop oldest blocks above this size; 0 = no size limit (default)
-//!     out_of_order_time_window: 0s
+//!     out_of_order_time_window: 0s   # at most half of block_duration
 //!     wal_fsync_interval: 1s   # lookout extension; unset = the store's default
+//!     block_duration: 2h       # lookout extension (Prometheus: --storage.tsdb.min-block-duration)
 //! ```
 //!
 //! In Prometheus, retention is usually given as command-line flags; lookout reads it only
@@ -24,6 +25,13 @@ use crate::duration::PromDuration;
 use crate::error::Result;
 use crate::position::field;
 use crate::size::ByteSize;
+
+/// Default range of a block cut from the head.
+pub const DEFAULT_BLOCK_DURATION: Duration = Duration::from_secs(2 * 3600);
+
+/// Bounds of `block_duration`: a minute to a day (compaction builds longer blocks from it).
+const BLOCK_DURATION_RANGE: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(24 * 3600));
 
 /// Default age limit of stored samples.
 pub const DEFAULT_RETENTION_TIME: Duration = Duration::from_secs(15 * 24 * 3600);
@@ -46,6 +54,8 @@ pub struct RawTsdbConfig {
     pub retention: Option<RawRetention>,
     /// How often the WAL is fsynced (lookout extension; unset = store default).
     pub wal_fsync_interval: Option<PromDuration>,
+    /// Range of the blocks cut from the head (lookout extension; default 2h).
+    pub block_duration: Option<PromDuration>,
 }
 
 /// `storage.tsdb.retention` as written.
@@ -74,6 +84,8 @@ pub struct TsdbConfig {
     pub out_of_order_time_window: Duration,
     /// `None`: the store's default.
     pub wal_fsync_interval: Option<Duration>,
+    /// Range of the blocks cut from the head.
+    pub block_duration: Duration,
 }
 
 impl Default for TsdbConfig {
@@ -83,6 +95,7 @@ impl Default for TsdbConfig {
             retention_size: 0,
             out_of_order_time_window: Duration::ZERO,
             wal_fsync_interval: None,
+            block_duration: DEFAULT_BLOCK_DURATION,
         }
     }
 }
@@ -103,14 +116,32 @@ impl RawStorageConfig {
             }
             other => other.map(|p| p.0),
         };
+        let block_duration = tsdb.block_duration.map_or(DEFAULT_BLOCK_DURATION, |p| p.0);
+        let (lo, hi) = BLOCK_DURATION_RANGE;
+        if block_duration < lo || block_duration > hi || block_duration.subsec_nanos() != 0 {
+            return Err(ctx.invalid(
+                &field(&tsdb_path, "block_duration"),
+                "block_duration must be whole seconds between 1m and 24h",
+            ));
+        }
+        let out_of_order_time_window = tsdb
+            .out_of_order_time_window
+            .map_or(Duration::ZERO, |p| p.0);
+        // The head keeps at least half a block range behind its newest sample after a cut;
+        // a longer window would accept samples the head no longer holds.
+        if out_of_order_time_window > block_duration / 2 {
+            return Err(ctx.invalid(
+                &field(&tsdb_path, "out_of_order_time_window"),
+                "out_of_order_time_window must be at most half of block_duration (default 2h)",
+            ));
+        }
         Ok(StorageConfig {
             tsdb: TsdbConfig {
                 retention_time: retention.time.map_or(DEFAULT_RETENTION_TIME, |p| p.0),
                 retention_size: retention.size.map_or(0, |b| b.0),
-                out_of_order_time_window: tsdb
-                    .out_of_order_time_window
-                    .map_or(Duration::ZERO, |p| p.0),
+                out_of_order_time_window,
                 wal_fsync_interval,
+                block_duration,
             },
         })
     }

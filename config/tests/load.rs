@@ -176,6 +176,18 @@ fn job_fields_are_carried_over() {
     assert_eq!(cfg.storage.tsdb.retention_time, secs(30 * 24 * 3600));
     assert_eq!(cfg.storage.tsdb.retention_size, 100 * GB);
     assert_eq!(cfg.storage.tsdb.wal_fsync_interval, None);
+    assert_eq!(cfg.storage.tsdb.block_duration, secs(2 * 3600));
+}
+
+#[test]
+fn storage_extensions_load() {
+    let cfg = load_file(Path::new("testdata/storage_extensions.good.yaml")).expect("load");
+    assert_eq!(cfg.storage.tsdb.block_duration, secs(3 * 3600));
+    assert_eq!(cfg.storage.tsdb.out_of_order_time_window, secs(90 * 60));
+    assert_eq!(
+        cfg.storage.tsdb.wal_fsync_interval,
+        Some(Duration::from_millis(250))
+    );
 }
 
 #[test]
