@@ -135,11 +135,18 @@ pub fn router(api_state: api::ApiState, s: SelfState) -> Router {
 }
 
 async fn metrics(State(s): State<SelfState>) -> Response {
-    let body = s.telemetry.render(&[(
-        "lookout_head_series",
-        "Series in the in-memory head.",
-        s.head.num_series() as f64,
-    )]);
+    let body = s.telemetry.render(&[
+        (
+            "lookout_head_series",
+            "Series in the in-memory head.",
+            s.head.num_series() as f64,
+        ),
+        (
+            "lookout_head_chunks",
+            "Chunks in the in-memory head (full, open and out-of-order).",
+            s.head.num_chunks() as f64,
+        ),
+    ]);
     let mut body = body;
     for f in &s.extra_metrics {
         body.push_str(&f());

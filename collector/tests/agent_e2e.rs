@@ -211,6 +211,12 @@ async fn agent_scrapes_serves_reloads_and_stops() {
     let (_, m) = get(&format!("{base}/metrics")).await.unwrap();
     assert!(m.contains("lookout_scrapes_total"));
     assert!(m.contains("lookout_head_series"));
+    // The head holds the scraped series' open chunks.
+    let chunks = m
+        .lines()
+        .find_map(|l| l.strip_prefix("lookout_head_chunks "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(chunks.is_some_and(|c| c >= 1.0), "{chunks:?}");
 
     // A bad config is rejected on SIGHUP; the running one stays.
     write("scrape_configs:\n  - job_name: x\n    scrape_intervall: 1s\n");
