@@ -19,7 +19,6 @@ use super::record::{self, RecordType};
 use super::replay_shard::{Op, Sink, default_workers};
 use super::segment::{self, Listing, ReadOutcome, checkpoint_path, io_err, segment_path};
 use crate::error::Result;
-use crate::tsdb::chunk::{Chunk, ChunkIter};
 use crate::tsdb::head::Head;
 use crate::tsdb::series::Limits;
 use crate::{AppendStats, Labels, SeriesRef};
@@ -148,19 +147,10 @@ impl Replayer<'_, '_> {
         self.sink.push(r, Op::Sample(r, t, v));
     }
 
-    /// Queues one checkpoint chunk of `r`; false when its bytes are corrupt (the samples
-    /// before the damage are kept, as everywhere).
-    fn chunk(&mut self, r: SeriesRef, bytes: &[u8], last: bool) -> bool {
-        if !last && let Ok(c) = Chunk::from_bytes(bytes.into()) {
-            let r = self.target(r);
-            self.sink.push(r, Op::Chunk(r, c));
-            return true;
-        }
-        let mut it = ChunkIter::new(bytes);
-        for (t, v) in it.by_ref() {
-            self.sample(r, t, v);
-        }
-        !it.is_corrupt()
+    /// Queues one checkpoint chunk of `r` (its bytes are checked by the shard).
+    fn chunk(&mut self, r: SeriesRef, bytes: &[u8], last: bool) {
+        let r = self.target(r);
+        self.sink.push(r, Op::Chunk(r, bytes.into(), last));
     }
 
     /// Decodes one record and queues what it holds; false when its body is malformed.
@@ -183,20 +173,18 @@ impl Replayer<'_, '_> {
             }
             Some(RecordType::Chunks) if in_checkpoint => {
                 self.limits(None);
-                // A series' chunks are consecutive; each but its last is handed over whole
-                // (once validated), the last one sample by sample so that it becomes the
-                // series' open chunk again.
-                let mut ok = true;
+                // A series' chunks are consecutive; its last one becomes its open chunk
+                // again, so each entry goes out once the next one's ref is known.
                 let mut prev: Option<(SeriesRef, &[u8])> = None;
                 let parsed = record::read_chunks(body, |r, bytes| {
                     if let Some((pr, pb)) = prev.replace((r, bytes)) {
-                        ok &= self.chunk(pr, pb, pr != r);
+                        self.chunk(pr, pb, pr != r);
                     }
                 });
                 if let Some((pr, pb)) = prev {
-                    ok &= self.chunk(pr, pb, true);
+                    self.chunk(pr, pb, true);
                 }
-                parsed.is_some() && ok
+                parsed.is_some()
             }
             Some(RecordType::Meta) if in_checkpoint => match record::read_meta(body) {
                 Some((min_valid, next_ref)) => {
@@ -260,6 +248,13 @@ pub fn replay_with(dir: &Path, head: &Head, workers: usize) -> Result<ReplayStat
     stats.samples = applied.samples;
     stats.samples_dropped = applied.dropped;
     stats.unknown_refs = applied.unknown_refs;
+    if applied.corrupt_chunks > 0 {
+        tracing::warn!(
+            chunks = applied.corrupt_chunks,
+            "WAL checkpoint chunks do not decode; their samples from the damage on are lost"
+        );
+        stats.corruptions += applied.corrupt_chunks;
+    }
     stats.workers = shards as u64;
     head.record(&AppendStats::default(), applied.lo, applied.hi);
     stats.duration = start.elapsed();

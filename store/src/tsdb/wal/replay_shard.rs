@@ -20,7 +20,7 @@
 
 use crate::SeriesRef;
 use crate::tsdb::head::Head;
-use crate::tsdb::chunk::Chunk;
+use crate::tsdb::chunk::{Chunk, ChunkIter};
 use crate::tsdb::series::{Limits, MemSeries, SeriesState, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,9 +47,10 @@ pub enum Op {
     Define(Arc<MemSeries>),
     /// A sample for the series with this (own) ref.
     Sample(SeriesRef, i64, f64),
-    /// A checkpoint chunk that is not the series' last: taken as a full chunk when it fits
+    /// A checkpoint chunk's bytes; unless it is the series' last (`true`, which becomes the
+    /// open chunk again) it is validated and taken as a full chunk when it fits
     /// ([`SeriesState::adopt_full`]), else its samples are applied one by one.
-    Chunk(SeriesRef, Chunk),
+    Chunk(SeriesRef, Box<[u8]>, bool),
     /// The limits for the samples that follow.
     Limits(Limits),
 }
@@ -60,6 +61,8 @@ pub struct ShardStats {
     pub samples: u64,
     pub dropped: u64,
     pub unknown_refs: u64,
+    /// Checkpoint chunks whose bytes did not decode.
+    pub corrupt_chunks: u64,
     pub lo: i64,
     pub hi: i64,
 }
@@ -70,6 +73,7 @@ impl Default for ShardStats {
             samples: 0,
             dropped: 0,
             unknown_refs: 0,
+            corrupt_chunks: 0,
             lo: i64::MAX,
             hi: i64::MIN,
         }
@@ -81,6 +85,7 @@ impl ShardStats {
         self.samples += o.samples;
         self.dropped += o.dropped;
         self.unknown_refs += o.unknown_refs;
+        self.corrupt_chunks += o.corrupt_chunks;
         self.lo = self.lo.min(o.lo);
         self.hi = self.hi.max(o.hi);
     }
@@ -143,8 +148,8 @@ impl<'h> Shard<'h> {
                 Op::Limits(l) => self.lim = *l,
                 Op::Chunk(..) => {
                     let taken = std::mem::replace(&mut ops[i], Op::Limits(self.lim));
-                    if let Op::Chunk(r, c) = taken {
-                        self.chunk(r, c);
+                    if let Op::Chunk(r, bytes, last) = taken {
+                        self.chunk(r, bytes, last);
                     }
                 }
                 Op::Sample(r, _, _) => {
@@ -161,36 +166,63 @@ impl<'h> Shard<'h> {
         }
     }
 
-    /// Adopts the chunk `c` of series `r`, or applies its samples.
-    fn chunk(&mut self, r: SeriesRef, c: Chunk) {
+    /// Adopts the chunk `bytes` of series `r`, or applies its samples; a chunk that does
+    /// not decode counts as a corruption (samples before the damage are kept only when it
+    /// is applied sample by sample).
+    fn chunk(&mut self, r: SeriesRef, bytes: Box<[u8]>, last: bool) {
         let Some(s) = self.series(r) else {
-            self.stats.unknown_refs += c.num_samples() as u64;
+            // The sample count is the chunk's first two bytes (big-endian).
+            let n = match *bytes {
+                [hi, lo, ..] => u16::from_be_bytes([hi, lo]),
+                _ => 0,
+            };
+            self.stats.unknown_refs += u64::from(n);
             return;
         };
         let (lim, range) = (self.lim, self.range);
-        let mut st = s.state.lock();
         let mut one = ShardStats::default();
-        let (n, lo, hi) = (c.num_samples() as u64, c.min_time(), c.max_time());
-        match st.adopt_full(c, lim, range) {
-            Ok(()) => {
-                self.head.chunks_created(1);
-                (one.samples, one.lo, one.hi) = (n, lo, hi);
-            }
-            Err(c) => {
-                let mut created = 0;
-                for (t, v) in c.iter() {
-                    match apply_one(&mut st, t, v, lim, range) {
-                        Some(n) => {
-                            created += n;
-                            one.samples += 1;
-                            one.lo = one.lo.min(t);
-                            one.hi = one.hi.max(t);
+        let mut st = s.state.lock();
+        let rest = if last {
+            Some(Err(bytes))
+        } else {
+            match Chunk::from_bytes(bytes) {
+                Ok(c) => {
+                    let (n, lo, hi) = (c.num_samples() as u64, c.min_time(), c.max_time());
+                    match st.adopt_full(c, lim, range) {
+                        Ok(()) => {
+                            self.head.chunks_created(1);
+                            (one.samples, one.lo, one.hi) = (n, lo, hi);
+                            None
                         }
-                        None => one.dropped += 1,
+                        Err(c) => Some(Ok(c)),
                     }
                 }
-                self.head.chunks_created(created);
+                Err(_) => {
+                    one.corrupt_chunks += 1;
+                    None
+                }
             }
+        };
+        if let Some(rest) = rest {
+            let mut created = 0;
+            let bytes: &[u8] = match &rest {
+                Ok(c) => c.bytes(),
+                Err(b) => b,
+            };
+            let mut it = ChunkIter::new(bytes);
+            for (t, v) in it.by_ref() {
+                match apply_one(&mut st, t, v, lim, range) {
+                    Some(n) => {
+                        created += n;
+                        one.samples += 1;
+                        one.lo = one.lo.min(t);
+                        one.hi = one.hi.max(t);
+                    }
+                    None => one.dropped += 1,
+                }
+            }
+            one.corrupt_chunks += u64::from(it.is_corrupt());
+            self.head.chunks_created(created);
         }
         drop(st);
         self.stats.add(&one);
