@@ -69,7 +69,11 @@ fn write_log(dir: &Path) -> Samples {
         let mut app = db.appender();
         for (i, r) in refs.iter_mut().enumerate() {
             let t = b * 1000 + (i as i64 % 7);
-            let v = if i % 3 == 0 { b as f64 } else { (i * 1000) as f64 + b as f64 * 0.5 };
+            let v = if i % 3 == 0 {
+                b as f64
+            } else {
+                (i * 1000) as f64 + b as f64 * 0.5
+            };
             *r = app.append(*r, &lbl(i), t, v).expect("append");
             if b > 5 && i % 11 == 0 {
                 // Out of order (inside the window) and a duplicate of a stored sample.
@@ -152,14 +156,22 @@ fn every_worker_count_rebuilds_the_same_head() {
     let (wal, live) = wal_dir(&tmp);
     let l = segment::list(&wal).expect("list");
     assert!(!l.checkpoints.is_empty(), "the log has a checkpoint");
-    assert!(l.segments.len() > 3, "the log spans segments: {:?}", l.segments);
+    assert!(
+        l.segments.len() > 3,
+        "the log spans segments: {:?}",
+        l.segments
+    );
     let one = replay_copy(&wal, tmp.path(), 1);
     assert_eq!(one.series.len(), 600);
     assert!(one.stats.samples > 600 * 60, "{:?}", one.stats);
-    assert!(one.stats.samples_dropped > 0, "duplicates are dropped again");
+    assert!(
+        one.stats.samples_dropped > 0,
+        "duplicates are dropped again"
+    );
     assert_eq!(one.stats.corruptions, 0);
     assert!(
-        live.iter().any(|(_, s)| s.iter().any(|(t, _)| t % 1000 > 7)),
+        live.iter()
+            .any(|(_, s)| s.iter().any(|(t, _)| t % 1000 > 7)),
         "the log holds out-of-order samples"
     );
     assert!(one.series == live, "replay differs from the live head");
@@ -191,7 +203,10 @@ fn damage_in_a_middle_segment_is_handled_the_same_by_every_worker_count() {
         .find(|(n, _)| Path::new(n) == victim.file_name().map(Path::new).expect("name"))
         .expect("victim kept")
         .1;
-    assert!(cut < bytes.len() as u64, "the damaged segment was truncated");
+    assert!(
+        cut < bytes.len() as u64,
+        "the damaged segment was truncated"
+    );
     for w in [2, 4] {
         let other = replay_copy(&wal, tmp.path(), w);
         assert_eq!(one, other, "{w} workers differ from one");
@@ -256,7 +271,11 @@ fn a_chunk_that_does_not_decode_inside_a_whole_checkpoint_record_is_counted_and_
     let at = record::begin_frame(&mut buf, RecordType::Series);
     for (r, i) in [(1u64, 1usize), (2, 2), (3, 3)] {
         let l = lbl(i);
-        record::put_series(&mut buf, r, l.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        record::put_series(
+            &mut buf,
+            r,
+            l.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+        );
     }
     record::finish_frame(&mut buf, at);
     let at = record::begin_frame(&mut buf, RecordType::Chunks);
@@ -273,7 +292,12 @@ fn a_chunk_that_does_not_decode_inside_a_whole_checkpoint_record_is_counted_and_
     let two = replay_copy(&wal, tmp.path(), 2);
     assert_eq!(one, two);
     assert_eq!(one.stats.corruptions, 2, "{:?}", one.stats);
-    let by = |i: usize| one.series.iter().find(|(l, _)| *l == lbl(i)).map(|s| s.1.len());
+    let by = |i: usize| {
+        one.series
+            .iter()
+            .find(|(l, _)| *l == lbl(i))
+            .map(|s| s.1.len())
+    };
     assert_eq!(by(1), Some(20));
     assert_eq!(by(2), Some(10), "series 2 keeps its good chunk");
     // Series 3 keeps what decoded before the damage (maybe nothing), never garbage.

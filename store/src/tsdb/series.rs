@@ -184,7 +184,10 @@ impl SeriesState {
         let fits = self.open.is_none()
             && self.ooo.is_none()
             && c.min_time() >= lim.min_valid
-            && self.chunks.last().is_none_or(|l| l.max_time() < c.min_time())
+            && self
+                .chunks
+                .last()
+                .is_none_or(|l| l.max_time() < c.min_time())
             && c.num_samples() <= SAMPLES_PER_CHUNK
             && c.max_time() < next_boundary(c.min_time(), chunk_range);
         if !fits {
@@ -203,8 +206,8 @@ impl SeriesState {
             .first()
             .map(Chunk::min_time)
             .or_else(|| self.open.as_ref().map(ChunkEncoder::min_time));
-        let clean = self.ooo.as_ref().is_none_or(|o| o.is_empty())
-            && first.is_none_or(|t| t >= min_valid);
+        let clean =
+            self.ooo.as_ref().is_none_or(|o| o.is_empty()) && first.is_none_or(|t| t >= min_valid);
         clean.then(|| {
             let open = self.open.as_ref().filter(|o| o.num_samples() > 0);
             self.chunks

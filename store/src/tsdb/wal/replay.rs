@@ -6,14 +6,21 @@
 //! Samples a checkpoint already holds and that a later segment repeats come back as
 //! duplicates and are dropped.
 //!
+//! This thread reads the files in order (frames, checksums, bodies) and defines series in
+//! the head; samples and checkpoint chunks go to appliers split by series ref
+//! (`replay_shard`), which keep each series' log order, so the head does not depend on
+//! their number.
+//!
 //! Damage never stops a start: a segment whose tail is torn or fails its checksum is
 //! truncated at its last whole record (with a warning, counted in `corruptions`) and replay
 //! continues with the next segment; a damaged checkpoint is read as far as it is whole.
 //! Leftovers of an interrupted checkpoint (older checkpoints, covered segments, `.tmp`
 //! files) are deleted.
 //!
-//! Cost: one sequential read of the log; per sample a vector lookup for its series, the
-//! series mutex and one chunk append.
+//! Cost: one sequential read of the log. Here per sample a varint decode and a 32-byte op
+//! queued, per checkpoint chunk one copy of its bytes; the appliers' cost is in
+//! `replay_shard`. 1 M series × 2 h (mostly from a checkpoint) replays in about 10 s on two
+//! busy cores (`benches/README.md`, "Restart").
 
 use super::record::{self, RecordType};
 use super::replay_shard::{Op, Sink, default_workers};

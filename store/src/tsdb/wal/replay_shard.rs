@@ -1,26 +1,28 @@
-//! Replay's appliers: the decoded samples of the log, split by series over worker threads
+//! Replay's appliers: the decoded records of the log, split by series over worker threads
 //! that append them to the head.
 //!
-//! The reading thread (see `replay`) decodes every record and turns it into [`Op`]s: a series
-//! is announced once ([`Op::Define`]), then its samples follow ([`Op::Sample`]), and the
-//! limits in force ([`Op::Limits`]: truncation point, out-of-order bound of the commit) are
-//! broadcast whenever they change. Ops go to shard `ref mod workers` in batches; each shard
-//! applies its batches in the order they were sent. Every series belongs to exactly one
-//! shard, so:
+//! The reading thread (see `replay`) turns every record into [`Op`]s: a series is announced
+//! once ([`Op::Define`]), then its samples ([`Op::Sample`]) and checkpoint chunks
+//! ([`Op::Chunk`]) follow, and the limits in force ([`Op::Limits`]: truncation point,
+//! out-of-order bound of the commit) are broadcast whenever they change. Ops go to shard
+//! `ref mod shards` in batches; each shard applies its batches in the order they were sent.
 //!
-//! Invariants: the samples of one series are applied in log order, each after its series'
-//! definition and under the limits in force at its record, exactly as a single-threaded
-//! replay applies them; shards never touch the same series, so the series mutex is never
-//! contended and the result does not depend on thread timing. With one worker the ops are
-//! applied on the reading thread itself (same code, no threads).
+//! Invariants: every series belongs to exactly one shard, so the samples of one series are
+//! applied in log order, each after its series' definition and under the limits in force
+//! at its record, exactly as a single-threaded replay applies them; shards never touch the
+//! same series, so the series mutex is never contended and the result does not depend on
+//! thread timing. With one shard the ops are applied on the reading thread itself (same
+//! code, no threads). A checkpoint chunk is adopted whole only when appending its samples
+//! one by one would have built the same chunk ([`SeriesState::adopt_full`]).
 //!
 //! Cost: 32 bytes per op through a bounded queue of reused batches (no allocation per
-//! sample); per sample a table lookup by ref (consecutive samples of one series, as in a
-//! checkpoint, share one lookup and one lock), the verdict and one chunk append.
+//! sample); per sample a table lookup by ref (consecutive samples of one series share one
+//! lookup and one lock), the verdict and one chunk append; per adopted chunk one decode
+//! (validation) and no re-encoding.
 
 use crate::SeriesRef;
-use crate::tsdb::head::Head;
 use crate::tsdb::chunk::{Chunk, ChunkIter};
+use crate::tsdb::head::Head;
 use crate::tsdb::series::{Limits, MemSeries, SeriesState, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -291,7 +293,9 @@ pub struct Sink<'scope, 'h> {
 
 impl std::fmt::Debug for Sink<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sink").field("shards", &self.bufs.len()).finish()
+        f.debug_struct("Sink")
+            .field("shards", &self.bufs.len())
+            .finish()
     }
 }
 
@@ -445,4 +449,65 @@ fn spawn<'scope, 'env, 'h: 'scope + 'env>(
         }
     }
     Some(Out::Threads { tx, free, workers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_stay_small_and_shard_counts_are_powers_of_two() {
+        assert!(
+            std::mem::size_of::<Op>() <= 32,
+            "{}",
+            std::mem::size_of::<Op>()
+        );
+        let got: Vec<usize> = [0, 1, 2, 3, 4, 5, 7, 8, 9, 64]
+            .into_iter()
+            .map(shards_for)
+            .collect();
+        assert_eq!(got, vec![1, 1, 2, 2, 4, 4, 4, 8, 8, 8]);
+    }
+
+    #[test]
+    fn runs_of_one_series_and_unknown_refs_are_counted() {
+        use crate::Labels;
+        use crate::tsdb::label_codec::LabelBytes;
+        let head = Head::new();
+        let l = Labels::from_pairs([("__name__", "x")]);
+        let s = Arc::new(MemSeries::new(4, LabelBytes::encode(&l, &mut Vec::new())));
+        let lim = Limits {
+            min_valid: 1_000,
+            ooo_min: None,
+        };
+        let mut shard = Shard::new(&head, 1, lim);
+        let mut ops = vec![
+            Op::Sample(4, 2_000, 1.0),
+            Op::Define(Arc::clone(&s)),
+            Op::Sample(4, 2_000, 1.0),
+            Op::Sample(4, 3_000, 2.0),
+            // Duplicate, then too old, then a second run after another series' sample.
+            Op::Sample(4, 3_000, 2.0),
+            Op::Sample(4, 500, 2.0),
+            Op::Sample(6, 1_500, 0.0),
+            Op::Limits(Limits {
+                min_valid: 5_000,
+                ooo_min: None,
+            }),
+            Op::Sample(4, 4_000, 3.0),
+            Op::Sample(4, 6_000, 4.0),
+        ];
+        shard.apply(&mut ops);
+        let st = shard.stats;
+        assert_eq!(
+            st.unknown_refs, 2,
+            "before its definition and an undefined ref"
+        );
+        assert_eq!(st.samples, 3);
+        assert_eq!(st.dropped, 3);
+        assert_eq!((st.lo, st.hi), (2_000, 6_000));
+        let mut out = Vec::new();
+        s.state.lock().collect(i64::MIN, i64::MAX, &mut out);
+        assert_eq!(out, vec![(2_000, 1.0), (3_000, 2.0), (6_000, 4.0)]);
+    }
 }
