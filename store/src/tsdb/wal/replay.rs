@@ -19,8 +19,8 @@
 //!
 //! Cost: one sequential read of the log. Here per sample a varint decode and a 32-byte op
 //! queued, per checkpoint chunk one copy of its bytes; the appliers' cost is in
-//! `replay_shard`. 1 M series × 2 h (mostly from a checkpoint) replays in about 10 s on two
-//! busy cores (`benches/README.md`, "Restart").
+//! `replay_shard`. 1 M series × 2 h (mostly from a checkpoint) replays in 10-21 s on two
+//! shared cores, depending on their load (`benches/README.md`, "Restart").
 
 use super::record::{self, RecordType};
 use super::replay_shard::{Op, Sink, default_workers};
