@@ -9,6 +9,10 @@
 //!   block_size restart DIR SERIES HOURS
 //!       Appends SERIES series × HOURS at a 15 s interval through a `Db` (WAL on, 2 h blocks,
 //!       maintenance passes as the agent runs them), closes it, then times `Db::open`.
+//!   block_size reopen DIR [WORKERS]
+//!       Times `Db::open` of an existing store only (for profiling replay on a copy of a
+//!       `restart` directory; each open leaves one more empty segment behind), with WORKERS
+//!       replay threads (default: one per core).
 //!
 //! Loading uses the store's public block API; nothing here is timed but the reopen.
 
@@ -32,7 +36,16 @@ fn main() {
     let res = match args.get(1).map(String::as_str) {
         Some("size") if args.len() == 4 => size(Path::new(&args[2]), Path::new(&args[3])),
         Some("restart") if args.len() == 5 => restart(&args[2], &args[3], &args[4]),
-        _ => Err("usage: block_size size FILE DIR | block_size restart DIR SERIES HOURS".into()),
+        Some("reopen") if args.len() == 3 || args.len() == 4 => {
+            match args.get(3).map(|w| w.parse::<usize>()).transpose() {
+                Ok(w) => reopen(&args[2], "null", "null", w.unwrap_or(0)),
+                Err(_) => Err("WORKERS must be a number".into()),
+            }
+        }
+        _ => Err(
+            "usage: block_size size FILE DIR | block_size restart DIR SERIES HOURS | block_size reopen DIR [WORKERS]"
+                .into(),
+        ),
     };
     if let Err(e) = res {
         eprintln!("error: {e}");
@@ -225,14 +238,29 @@ fn restart(dir: &str, series: &str, hours: &str) -> Result<(), String> {
         db.compact().map_err(|e| e.to_string())?;
         db.close().map_err(|e| e.to_string())?;
     }
+    reopen(dir, &series.to_string(), &hours.to_string(), 0)
+}
+
+/// Times `Db::open` of `dir` and prints one JSON line (`series`/`hours` as given).
+fn reopen(dir: &str, series: &str, hours: &str, workers: usize) -> Result<(), String> {
+    let opts = DbOptions {
+        compact_interval: Duration::ZERO,
+        replay_workers: workers,
+        ..DbOptions::default()
+    };
     let start = Instant::now();
-    let db = Db::open(dir, opts()).map_err(|e| e.to_string())?;
+    let db = Db::open(dir, opts).map_err(|e| e.to_string())?;
     let took = start.elapsed();
     let rs = db.replay_stats();
     println!(
-        "{{\"stage\":\"restart\",\"series\":{series},\"hours\":{hours},\"blocks\":{},\"replayed_samples\":{},\"open_seconds\":{:.3}}}",
+        "{{\"stage\":\"restart\",\"series\":{series},\"hours\":{hours},\"blocks\":{},\"head_series\":{},\"replayed_samples\":{},\"checkpoint\":{},\"segments\":{},\"workers\":{},\"replay_seconds\":{:.3},\"open_seconds\":{:.3}}}",
         db.blocks().len(),
+        db.head().num_series(),
         rs.samples,
+        rs.checkpoint.is_some(),
+        rs.segments,
+        rs.workers,
+        rs.duration.as_secs_f64(),
         took.as_secs_f64()
     );
     Ok(())

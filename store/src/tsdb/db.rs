@@ -62,6 +62,8 @@ pub struct DbOptions {
     /// How often the background thread runs a maintenance pass (zero: never; call
     /// [`Db::compact`]).
     pub compact_interval: Duration,
+    /// Threads that apply the WAL at open (0: one per core; 1: the opening thread alone).
+    pub replay_workers: usize,
 }
 
 /// Default range of a block cut from the head: 2 h.
@@ -78,6 +80,7 @@ impl Default for DbOptions {
             block_range_ms: DEFAULT_BLOCK_RANGE_MS,
             max_block_range_ms: 0,
             compact_interval: Duration::from_secs(60),
+            replay_workers: 0,
         }
     }
 }
@@ -129,7 +132,10 @@ impl Db {
         if let Some(t) = blocks.max_time() {
             head.raise_min_valid(t);
         }
-        let replay = wal::replay::replay(&wal_dir, &head)?;
+        let replay = match opts.replay_workers {
+            0 => wal::replay::replay(&wal_dir, &head)?,
+            n => wal::replay::replay_with(&wal_dir, &head, n)?,
+        };
         tracing::info!(
             dir = %dir.display(),
             series = head.num_series(),
@@ -138,6 +144,7 @@ impl Db {
             checkpoint = ?replay.checkpoint,
             corruptions = replay.corruptions,
             seconds = replay.duration.as_secs_f64(),
+            workers = replay.workers,
             "WAL replayed"
         );
         let wal = Arc::new(Wal::create(

@@ -5,7 +5,9 @@
 //! - `chunks` are full, immutable, time-ordered and disjoint; the open encoder only holds
 //!   samples newer than every full chunk, and its last sample is the series' newest in-order
 //!   sample (`last_t`). The open chunk is absent only while the series holds no in-order
-//!   sample at all (new, or emptied by truncation).
+//!   sample at all (new, or emptied by truncation), or while a replay adopts full chunks
+//!   from a checkpoint ([`SeriesState::adopt_full`]; `last_t` is then the newest full
+//!   chunk's last sample).
 //! - A chunk is cut after [`SAMPLES_PER_CHUNK`] samples or when a sample crosses a multiple
 //!   of the head's chunk range, so no chunk straddles a future block boundary.
 //! - Out-of-order samples are older than `last_t` and never share a timestamp with any other
@@ -95,22 +97,28 @@ impl SeriesState {
         if t < lim.min_valid {
             return Verdict::TooOld;
         }
-        let Some(open) = &self.open else {
+        let last_t = match (&self.open, self.chunks.last()) {
+            (Some(open), _) => open.max_time(),
+            // Full chunks without an open one: only after replay adopted chunks.
+            (None, Some(c)) => c.max_time(),
             // No in-order sample (new series, or emptied by truncation).
-            return Verdict::InOrder;
+            (None, None) => return Verdict::InOrder,
         };
-        let last_t = open.max_time();
         if t > last_t {
             return Verdict::InOrder;
         }
-        if t == last_t {
+        if t == last_t
+            && let Some(open) = &self.open
+        {
             return dup_verdict(open.last_value_bits(), v);
         }
-        let Some(ooo_min) = lim.ooo_min else {
-            return Verdict::RejectOutOfOrder;
-        };
-        if t < ooo_min {
-            return Verdict::TooOld;
+        if t < last_t {
+            let Some(ooo_min) = lim.ooo_min else {
+                return Verdict::RejectOutOfOrder;
+            };
+            if t < ooo_min {
+                return Verdict::TooOld;
+            }
         }
         match self.stored_bits(t) {
             Some(bits) => dup_verdict(bits, v),
@@ -167,6 +175,48 @@ impl SeriesState {
         created
     }
 
+    /// Replay: stores `c` as a full chunk when that is what appending its samples one by
+    /// one would build before the next chunk starts: no open chunk and no out-of-order data
+    /// yet, every sample newer than the series' last one and not too old, at most
+    /// [`SAMPLES_PER_CHUNK`] samples, no chunk-range boundary crossed. Otherwise hands `c`
+    /// back (the caller appends its samples one by one).
+    pub fn adopt_full(&mut self, c: Chunk, lim: Limits, chunk_range: i64) -> Result<(), Chunk> {
+        let fits = self.open.is_none()
+            && self.ooo.is_none()
+            && c.min_time() >= lim.min_valid
+            && self
+                .chunks
+                .last()
+                .is_none_or(|l| l.max_time() < c.min_time())
+            && c.num_samples() <= SAMPLES_PER_CHUNK
+            && c.max_time() < next_boundary(c.min_time(), chunk_range);
+        if !fits {
+            return Err(c);
+        }
+        self.chunks.push(c);
+        Ok(())
+    }
+
+    /// Checkpoints: the bytes of every in-order chunk (full ones, then the open one) when
+    /// together they hold exactly the series' samples at or after `min_valid` (no
+    /// out-of-order data, nothing older); `None` otherwise.
+    pub fn whole_chunks(&self, min_valid: i64) -> Option<impl Iterator<Item = (&[u8], usize)>> {
+        let first = self
+            .chunks
+            .first()
+            .map(Chunk::min_time)
+            .or_else(|| self.open.as_ref().map(ChunkEncoder::min_time));
+        let clean =
+            self.ooo.as_ref().is_none_or(|o| o.is_empty()) && first.is_none_or(|t| t >= min_valid);
+        clean.then(|| {
+            let open = self.open.as_ref().filter(|o| o.num_samples() > 0);
+            self.chunks
+                .iter()
+                .map(|c| (c.bytes(), c.num_samples()))
+                .chain(open.map(|o| (o.bytes(), o.num_samples())))
+        })
+    }
+
     fn cut(&mut self) {
         if let Some(c) = self.open.take().and_then(ChunkEncoder::finish) {
             self.chunks.push(c);
@@ -221,7 +271,11 @@ impl SeriesState {
             .first()
             .map(Chunk::min_time)
             .or_else(|| self.open.as_ref().map(ChunkEncoder::min_time));
-        let last = self.open.as_ref().map(ChunkEncoder::max_time);
+        let last = self
+            .open
+            .as_ref()
+            .map(ChunkEncoder::max_time)
+            .or_else(|| self.chunks.last().map(Chunk::max_time));
         let in_order = first.zip(last);
         match (in_order, self.ooo.as_ref().and_then(|o| o.bounds())) {
             (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),

@@ -121,3 +121,72 @@ fn truncation_drops_whole_chunks_only() {
     // An empty series takes any sample again (subject to the head's limits).
     assert_eq!(st.verdict(5, 1.0, lim(i64::MIN, None)), Verdict::InOrder);
 }
+
+#[test]
+fn adopted_full_chunks_behave_like_appended_ones() {
+    use crate::tsdb::chunk::Chunk;
+    let enc = |from: i64, n: i64| {
+        let s: Vec<(i64, f64)> = (from..from + n).map(|k| (k * 1000, k as f64)).collect();
+        Chunk::encode(&s).expect("encode")
+    };
+    let s = series();
+    let mut st = s.state.lock();
+    let free = lim(i64::MIN, None);
+    // Refused: too many samples, a range boundary crossed, older than allowed.
+    let many = enc(0, SAMPLES_PER_CHUNK as i64 + 1);
+    assert!(st.adopt_full(many, free, RANGE).is_err());
+    assert!(st.adopt_full(enc(7_199, 2), free, RANGE).is_err());
+    assert!(st.adopt_full(enc(0, 10), lim(5_000, None), RANGE).is_err());
+    assert!(st.is_empty());
+    // Taken: two chunks in order; an overlapping one is refused.
+    assert!(st.adopt_full(enc(0, 10), free, RANGE).is_ok());
+    assert!(st.adopt_full(enc(9, 5), free, RANGE).is_err());
+    assert!(st.adopt_full(enc(10, 10), free, RANGE).is_ok());
+    assert_eq!(st.num_chunks(), 2);
+    assert_eq!(st.bounds(), Some((0, 19_000)));
+    // Without an open chunk the newest full chunk decides.
+    assert_eq!(st.verdict(19_000, 19.0, free), Verdict::Duplicate);
+    assert_eq!(st.verdict(19_000, 1.0, free), Verdict::Conflict);
+    assert_eq!(st.verdict(5_000, 5.0, free), Verdict::RejectOutOfOrder);
+    assert_eq!(
+        st.verdict(5_000, 5.0, lim(i64::MIN, Some(0))),
+        Verdict::Duplicate
+    );
+    assert_eq!(
+        st.verdict(5_500, 5.0, lim(i64::MIN, Some(0))),
+        Verdict::OutOfOrder
+    );
+    assert_eq!(st.verdict(19_001, 0.0, free), Verdict::InOrder);
+    st.append_in_order(20_000, 20.0, RANGE);
+    // Once a chunk is open, nothing more is adopted.
+    assert!(st.adopt_full(enc(30, 5), free, RANGE).is_err());
+    let got = all(&st);
+    assert_eq!(got.len(), 21);
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
+}
+
+#[test]
+fn whole_chunks_are_offered_only_when_they_hold_exactly_the_kept_samples() {
+    let s = series();
+    let mut st = s.state.lock();
+    assert_eq!(st.whole_chunks(i64::MIN).map(|c| c.count()), Some(0));
+    for k in 0..300 {
+        st.append_in_order(k * 1000, k as f64, RANGE);
+    }
+    let parts: Vec<(Vec<u8>, usize)> = st
+        .whole_chunks(0)
+        .expect("clean")
+        .map(|(b, n)| (b.to_vec(), n))
+        .collect();
+    assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), 300);
+    let decoded: Vec<(i64, u64)> = parts
+        .iter()
+        .flat_map(|(b, _)| crate::tsdb::chunk::ChunkIter::new(b).collect::<Vec<_>>())
+        .map(|(t, v)| (t, v.to_bits()))
+        .collect();
+    assert_eq!(decoded, all(&st));
+    // Samples before the truncation point, or out-of-order data: not offered.
+    assert!(st.whole_chunks(1).is_none());
+    st.insert_out_of_order(500, 0.5);
+    assert!(st.whole_chunks(i64::MIN).is_none());
+}

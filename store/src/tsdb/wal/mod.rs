@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod record;
 pub mod replay;
+pub mod replay_shard;
 pub mod segment;
 pub mod writer;
 

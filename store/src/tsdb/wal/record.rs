@@ -198,7 +198,7 @@ impl SamplesBody<'_> {
 }
 
 /// Decodes a chunks body, calling `f(ref, chunk bytes)` per entry; `None` if malformed.
-pub fn read_chunks(body: &[u8], mut f: impl FnMut(SeriesRef, &[u8])) -> Option<()> {
+pub fn read_chunks<'a>(body: &'a [u8], mut f: impl FnMut(SeriesRef, &'a [u8])) -> Option<()> {
     let mut d = Dec::new(body);
     while !d.done() {
         let r = d.uvarint()?;
