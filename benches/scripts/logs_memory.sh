@@ -2,7 +2,8 @@
 # Memory (and CPU) of the real `lookout` binary while it tails pod logs written at a fixed
 # rate (the goal: under 200 MB while ingesting 20 MB/s).
 #
-#   benches/scripts/logs_memory.sh [--rate BYTES_PER_S] [--duration S] [--pods N] [--no-build]
+#   benches/scripts/logs_memory.sh [--rate BYTES_PER_S] [--duration S] [--pods N]
+#                                  [--writer-memory SIZE] [--no-build]
 #
 # Builds `lookout` and `log_writer` in release, starts lookout with log tailing on a temp
 # pods root (Kubernetes discovery off), runs `log_writer` for DURATION seconds, samples
@@ -20,12 +21,14 @@ RATE=20000000
 DURATION=60
 PODS=4
 BUILD=1
+WRITER_MEMORY=
 PORT=${LOOKOUT_PORT:-19393}
 while [ $# -gt 0 ]; do
   case $1 in
     --rate) RATE=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --pods) PODS=$2; shift 2 ;;
+    --writer-memory) WRITER_MEMORY=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     *) bench_die "unknown argument $1" ;;
   esac
@@ -54,6 +57,9 @@ logs:
   pods_root: $WORK/pods
   node: bench
 YAML
+if [ -n "$WRITER_MEMORY" ]; then
+  printf '  index:\n    writer_memory: %s\n' "$WRITER_MEMORY" >>"$WORK/lookout.yaml"
+fi
 
 "$LOOKOUT" agent --config "$WORK/lookout.yaml" --data-dir "$WORK/data" \
   --listen "127.0.0.1:$PORT" >"$WORK/lookout.log" 2>&1 &

@@ -110,7 +110,29 @@ fn init_logging(a: &AgentArgs) {
     }
 }
 
+/// Bounds glibc's allocator for a long-running agent: at most two malloc arenas (glibc's
+/// default is eight per core, one per busy thread, and each keeps the memory it once held:
+/// the log indexer, merges and the tokio workers each grew their own), and a fixed mmap
+/// threshold of 1 MiB so large buffers (tantivy's 1 MiB indexing pages, flushed segments'
+/// tables) go back to the system when freed instead of raising the threshold and staying in
+/// an arena. `MALLOC_ARENA_MAX` / `MALLOC_MMAP_THRESHOLD_` in the environment win.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn bound_malloc() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes allocator parameters; called before other threads start.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    }
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: as above.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn bound_malloc() {}
+
 fn main() -> ExitCode {
+    bound_malloc();
     let cli = Cli::parse();
     match cli.cmd {
         Some(Cmd::Check {

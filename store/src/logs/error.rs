@@ -22,6 +22,10 @@ pub enum LogError {
     },
     #[error("log index {path}: unexpected schema (field {field:?} missing)")]
     Schema { path: PathBuf, field: &'static str },
+    /// The partition was written by a build with another term-dictionary format (the FST
+    /// dictionaries of earlier versions); it cannot be read or merged by this one.
+    #[error("log index {path}: unsupported on-disk format ({reason})")]
+    Format { path: PathBuf, reason: String },
     #[error("invalid log query: {0}")]
     BadQuery(String),
     #[error("the log index is closed")]

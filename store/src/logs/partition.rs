@@ -9,7 +9,8 @@
 //! Invariants: the directory name is the window start, zero-padded to 12 digits, so names sort
 //! by time; only the newest partition is ever written.
 //!
-//! Cost: opening reads each segment's `ts` column min/max (footer data, no scan).
+//! Cost: opening reads each segment's `ts` column min/max (footer data, no scan) and opens
+//! each segment's line dictionary (its block index) to check its format.
 
 use super::error::{LogError, Result};
 use super::schema::{self, Fields};
@@ -62,8 +63,23 @@ impl Partition {
             max_ts: AtomicI64::new(i64::MIN),
             reload_lock: Mutex::new(()),
         };
+        p.check_format()?;
         p.refresh_range()?;
         Ok(p)
+    }
+
+    /// Fails with [`LogError::Format`] when a segment's line dictionary cannot be opened
+    /// (a partition written with the FST dictionaries of earlier builds).
+    fn check_format(&self) -> Result<()> {
+        for seg in self.reader.searcher().segment_readers() {
+            if let Err(e) = seg.inverted_index(self.fields.line) {
+                return Err(LogError::Format {
+                    path: self.dir.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Recomputes the timestamp range from the segments' `ts` columns.
@@ -189,5 +205,99 @@ mod tests {
         let _p = Partition::open(d.path(), 200).unwrap();
         assert_eq!(list(d.path()).unwrap(), vec![200]);
         assert_eq!(list(&d.path().join("missing")).unwrap(), Vec::<i64>::new());
+    }
+
+    fn vint(b: &[u8], i: &mut usize) -> u64 {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let x = b[*i];
+            *i += 1;
+            v |= u64::from(x & 127) << shift;
+            shift += 7;
+            if x & 128 != 0 {
+                return v;
+            }
+        }
+    }
+
+    /// Rewrites the dictionary-type marker (the last 4 bytes of each field's dictionary in a
+    /// `.term` composite file) to 1, the FST type of earlier builds.
+    fn mark_as_fst(path: &Path) {
+        let mut b = std::fs::read(path).unwrap();
+        let n = b.len();
+        let json_len = u32::from_le_bytes(b[n - 8..n - 4].try_into().unwrap()) as usize;
+        let body = n - 8 - json_len;
+        let footer_len = u32::from_le_bytes(b[body - 4..body].try_into().unwrap()) as usize;
+        let footer = body - 4 - footer_len;
+        let mut i = footer;
+        let count = vint(&b, &mut i);
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        for _ in 0..count {
+            at += vint(&b, &mut i) as usize;
+            offsets.push(at);
+            i += 4; // field
+            vint(&b, &mut i); // idx
+        }
+        offsets.push(footer);
+        for w in offsets.windows(2).filter(|w| w[1] > w[0]) {
+            assert_eq!(b[w[1] - 4..w[1]], 2u32.to_le_bytes(), "sstable marker");
+            b[w[1] - 4..w[1]].copy_from_slice(&1u32.to_le_bytes());
+        }
+        std::fs::write(path, b).unwrap();
+    }
+
+    #[test]
+    fn partitions_in_the_old_dictionary_format_are_set_aside() {
+        use crate::Labels;
+        use crate::logs::{LogIndex, LogIndexOptions, LogLine, LogWriter};
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("index");
+        let opts = LogIndexOptions::new(root.clone());
+        let old_start = {
+            let idx = LogIndex::open(opts.clone()).unwrap();
+            let mut w = idx.writer();
+            let line = LogLine {
+                ts_ns: 1,
+                line: "hello old world",
+                flags: 0,
+            };
+            w.append(&Labels::from_pairs([("pod", "a")]), &[line])
+                .unwrap();
+            w.commit("{\"seq\":1}").unwrap();
+            drop(w);
+            let p = idx.partitions();
+            p[0].start
+        };
+        let dir = root.join(dir_name(old_start));
+        let terms: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "term"))
+            .collect();
+        assert!(!terms.is_empty());
+        for t in &terms {
+            mark_as_fst(t);
+        }
+        match Partition::open(&root, old_start) {
+            Err(LogError::Format { .. }) => {}
+            Err(e) => panic!("expected a format error, got {e}"),
+            Ok(_) => panic!("expected a format error, opened"),
+        }
+        // The index opens anyway: the partition is renamed aside and a fresh one is written
+        // (here in the same window, so under the same name).
+        let idx = LogIndex::open(opts).unwrap();
+        assert!(root.join(format!("{}.unsupported", dir_name(old_start))).is_dir());
+        assert_eq!(idx.index_stats().lines, 0);
+        let mut w = idx.writer();
+        let line = LogLine {
+            ts_ns: 2,
+            line: "hello new world",
+            flags: 0,
+        };
+        w.append(&Labels::from_pairs([("pod", "a")]), &[line])
+            .unwrap();
+        w.commit("").unwrap();
+        assert_eq!(idx.index_stats().lines, 1);
     }
 }

@@ -17,7 +17,7 @@ use super::tokenizer::{LogTokenizer, TOKENIZER_NAME};
 use crate::labels::{Label, Labels};
 use std::path::Path;
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexSettings};
@@ -51,7 +51,17 @@ pub struct Fields {
 pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let ts = b.add_i64_field("ts", FAST);
-    let stream = b.add_text_field("stream", STRING | FAST);
+    // Raw term (for selector queries) and fast (the per-segment label dictionary); no
+    // fieldnorms: nothing is scored.
+    let stream_opts = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
+        )
+        .set_fast("raw");
+    let stream = b.add_text_field("stream", stream_opts);
     let line_opts = TextOptions::default()
         .set_indexing_options(
             TextFieldIndexing::default()

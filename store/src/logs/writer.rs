@@ -23,8 +23,13 @@ use parking_lot::{Mutex, RwLock};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tantivy::indexer::LogMergePolicy;
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
 use tantivy::{IndexWriter, TantivyDocument};
+
+/// Merges run one at a time: each merge maps its input segments and builds one output, so
+/// concurrent merges multiply the memory they touch (tantivy's default is four) and gain
+/// nothing on a node where the agent should use about one core.
+const MERGE_THREADS: usize = 1;
 
 /// How the index is laid out and bounded.
 #[derive(Debug, Clone)]
@@ -109,6 +114,20 @@ fn now_s() -> i64 {
         .unwrap_or(0)
 }
 
+/// Renames a partition this build cannot read to `<start>.unsupported` (ignored by
+/// [`partition::list`], kept for the operator to delete): its lines are no longer searchable,
+/// and the tailer resumes from its checkpoint file, so nothing is read twice.
+fn set_aside(dir: &std::path::Path, reason: &str) -> Result<()> {
+    let mut to = dir.as_os_str().to_owned();
+    to.push(".unsupported");
+    tracing::warn!(
+        partition = %dir.display(),
+        reason,
+        "log partition written in an unsupported format; set aside, not searched"
+    );
+    std::fs::rename(dir, &to).map_err(|e| LogError::io(dir, e))
+}
+
 fn merge_policy() -> Box<LogMergePolicy> {
     let mut p = LogMergePolicy::default();
     p.set_min_num_segments(4);
@@ -123,7 +142,11 @@ impl LogIndex {
         std::fs::create_dir_all(&opts.dir).map_err(|e| LogError::io(&opts.dir, e))?;
         let mut parts = Vec::new();
         for start in partition::list(&opts.dir)? {
-            parts.push(Arc::new(Partition::open(&opts.dir, start)?));
+            match Partition::open(&opts.dir, start) {
+                Ok(p) => parts.push(Arc::new(p)),
+                Err(LogError::Format { path, reason }) => set_aside(&path, &reason)?,
+                Err(e) => return Err(e),
+            }
         }
         let width = opts.partition_width.as_secs().max(1) as i64;
         let newest = match parts.last() {
@@ -147,9 +170,14 @@ impl LogIndex {
     }
 
     fn activate(opts: &LogIndexOptions, part: Arc<Partition>) -> Result<Active> {
+        let options = IndexWriterOptions::builder()
+            .num_worker_threads(1)
+            .num_merge_threads(MERGE_THREADS)
+            .memory_budget_per_thread(opts.writer_memory_bytes.max(15 << 20))
+            .build();
         let writer: IndexWriter = part
             .index
-            .writer_with_num_threads(1, opts.writer_memory_bytes.max(15 << 20))
+            .writer_with_options(options)
             .map_err(|e| LogError::index(&part.dir, e))?;
         writer.set_merge_policy(merge_policy());
         Ok(Active {
