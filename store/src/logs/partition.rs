@@ -287,7 +287,10 @@ mod tests {
         // The index opens anyway: the partition is renamed aside and a fresh one is written
         // (here in the same window, so under the same name).
         let idx = LogIndex::open(opts).unwrap();
-        assert!(root.join(format!("{}.unsupported", dir_name(old_start))).is_dir());
+        assert!(
+            root.join(format!("{}.unsupported", dir_name(old_start)))
+                .is_dir()
+        );
         assert_eq!(idx.index_stats().lines, 0);
         let mut w = idx.writer();
         let line = LogLine {
