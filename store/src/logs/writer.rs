@@ -12,6 +12,12 @@
 //!
 //! Cost: `append` builds one tantivy document per line (tantivy copies the text); `commit`
 //! costs a segment flush plus fsyncs, so callers batch (see [`CommitPolicy`]).
+//!
+//! Memory: one indexing thread with `writer_memory_bytes` of arena (a segment is flushed when
+//! it is full; flushing needs about as much again), tantivy's bounded document queue (when it
+//! is full `append` blocks, which is the tailer's backpressure), and one merge at a time. The
+//! segments a merge reads are mmapped: those pages count in RSS while the merge runs but are
+//! clean page cache the kernel can reclaim.
 
 use super::LogLine;
 use super::error::{LogError, Result};
