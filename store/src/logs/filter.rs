@@ -17,7 +17,8 @@
 //!
 //! Cost: term and phrase queries are postings lookups; a dictionary scan visits every term of
 //! the `line` field of each segment whose `ts` range overlaps the query (bounded by
-//! [`MAX_EXPANSION`] matched terms).
+//! [`MAX_EXPANSION`] matched terms), segments in parallel; term dictionaries are SSTables,
+//! read sequentially at a few tens of ns a term.
 
 use super::error::{LogError, Result};
 use super::tokenizer::{
@@ -170,61 +171,115 @@ fn seg_overlaps(seg: &tantivy::SegmentReader, start: i64, end: i64) -> bool {
 }
 
 /// Expands a prefix/suffix/contains need into the matching dictionary terms over the
-/// segments overlapping `[start, end)`; `None` when there are too many.
+/// segments overlapping `[start, end)`; `None` when there are too many. Segments are scanned
+/// in parallel (one thread per core at most): a suffix/contains scan visits every term.
 fn expand(
     searcher: &Searcher,
     field: Field,
     need: &Need<'_>,
     (start, end): (i64, i64),
 ) -> Result<Option<BTreeSet<Vec<u8>>>> {
+    let segs: Vec<&tantivy::SegmentReader> = searcher
+        .segment_readers()
+        .iter()
+        .filter(|seg| seg_overlaps(seg, start, end))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(segs.len());
+    let parts: Vec<Result<Option<BTreeSet<Vec<u8>>>>> = if threads <= 1 {
+        segs.iter()
+            .map(|seg| expand_segment(seg, field, need))
+            .collect()
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(seg) = segs.get(i) else { break };
+                            mine.push(expand_segment(seg, field, need));
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        vec![Err(LogError::BadQuery("line term scan panicked".into()))]
+                    })
+                })
+                .collect()
+        })
+    };
     let mut out = BTreeSet::new();
-    for seg in searcher.segment_readers() {
-        if !seg_overlaps(seg, start, end) {
-            continue;
+    for part in parts {
+        match part? {
+            Some(terms) => out.extend(terms),
+            None => return Ok(None),
         }
-        let inv = seg
-            .inverted_index(field)
-            .map_err(|e| LogError::BadQuery(format!("line index unavailable: {e}")))?;
-        let dict = inv.terms();
-        let io = |e: std::io::Error| LogError::BadQuery(format!("reading line terms: {e}"));
-        match need {
-            Need::Prefix(t) => {
-                let p = truncate_token(t).as_bytes();
-                let mut st = dict.range().ge(p).into_stream().map_err(io)?;
-                while st.advance() {
-                    if !st.key().starts_with(p) {
-                        break;
-                    }
-                    out.insert(st.key().to_vec());
+        if out.len() > MAX_EXPANSION {
+            return Ok(None);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The terms of one segment's `line` dictionary that satisfy `need`; `None` when too many.
+fn expand_segment(
+    seg: &tantivy::SegmentReader,
+    field: Field,
+    need: &Need<'_>,
+) -> Result<Option<BTreeSet<Vec<u8>>>> {
+    let mut out = BTreeSet::new();
+    let inv = seg
+        .inverted_index(field)
+        .map_err(|e| LogError::BadQuery(format!("line index unavailable: {e}")))?;
+    let dict = inv.terms();
+    let io = |e: std::io::Error| LogError::BadQuery(format!("reading line terms: {e}"));
+    match need {
+        Need::Prefix(t) => {
+            let p = truncate_token(t).as_bytes();
+            let mut st = dict.range().ge(p).into_stream().map_err(io)?;
+            while st.advance() {
+                if !st.key().starts_with(p) {
+                    break;
+                }
+                out.insert(st.key().to_vec());
+                if out.len() > MAX_EXPANSION {
+                    return Ok(None);
+                }
+            }
+        }
+        Need::Suffix(t) | Need::Contains(t) => {
+            let t = t.as_bytes();
+            let suffix = matches!(need, Need::Suffix(_));
+            let finder = memchr::memmem::Finder::new(t);
+            let mut st = dict.stream().map_err(io)?;
+            while st.advance() {
+                let k = st.key();
+                let hit = if suffix {
+                    k.ends_with(t)
+                } else {
+                    finder.find(k).is_some()
+                };
+                // Only long keys can be truncated tokens; check the cheap length first.
+                let cut = k.len() >= MAX_TOKEN_BYTES - 3
+                    && std::str::from_utf8(k).is_ok_and(may_be_truncated);
+                if hit || cut {
+                    out.insert(k.to_vec());
                     if out.len() > MAX_EXPANSION {
                         return Ok(None);
                     }
                 }
             }
-            Need::Suffix(t) | Need::Contains(t) => {
-                let t = t.as_bytes();
-                let suffix = matches!(need, Need::Suffix(_));
-                let finder = memchr::memmem::Finder::new(t);
-                let mut st = dict.stream().map_err(io)?;
-                while st.advance() {
-                    let k = st.key();
-                    let hit = if suffix {
-                        k.ends_with(t)
-                    } else {
-                        finder.find(k).is_some()
-                    };
-                    let cut = std::str::from_utf8(k).is_ok_and(may_be_truncated)
-                        && k.len() >= MAX_TOKEN_BYTES - 3;
-                    if hit || cut {
-                        out.insert(k.to_vec());
-                        if out.len() > MAX_EXPANSION {
-                            return Ok(None);
-                        }
-                    }
-                }
-            }
-            Need::Exact(_) => {}
         }
+        Need::Exact(_) => {}
     }
     Ok(Some(out))
 }
