@@ -35,12 +35,34 @@ pub struct LogsRuntime {
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
-fn watch(dirs: &[&Path], tx: mpsc::SyncSender<()>) -> Option<notify::RecommendedWatcher> {
+/// Whether a file-system event can change the set of files (a file created, removed or
+/// renamed): only those make the tailer rescan its directories. Writes to a file it already
+/// tails only wake it (a rescan per write would cost a `readdir` + `stat` of every pod
+/// directory per event, which at tens of MB/s was most of the tailer's CPU).
+fn is_structural(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::ModifyKind;
+    match kind {
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_)) => false,
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(_) | EventKind::Any | EventKind::Other => true,
+    }
+}
+
+fn watch(
+    dirs: &[&Path],
+    tx: mpsc::SyncSender<()>,
+    rescan: Arc<AtomicBool>,
+) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
-            let _ = tx.try_send(());
+        // An error (e.g. the inotify queue overflowed) may hide creations: rescan.
+        let structural = res.as_ref().map_or(true, |e| is_structural(&e.kind));
+        if structural {
+            rescan.store(true, Relaxed);
         }
+        let _ = tx.try_send(());
     })
     .ok()?;
     for d in dirs {
@@ -70,13 +92,14 @@ impl LogsRuntime {
             .filter_map(|g| Path::new(g).parent().map(Path::to_path_buf))
             .collect();
         dirs.extend(glob_dirs.iter().map(|d| d.as_path()));
-        let watcher = watch(&dirs, tx);
+        let rescan = Arc::new(AtomicBool::new(true));
+        let watcher = watch(&dirs, tx, rescan.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let tailer = Tailer::new(tail, &index, metrics);
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("lookout-logs".into())
-            .spawn(move || tailer.run(s, rx))
+            .spawn(move || tailer.run(s, rx, rescan))
             .map_err(|e| lookout_store::logs::LogError::Io {
                 path: "lookout-logs thread".into(),
                 source: e,

@@ -3,8 +3,9 @@
 //!
 //! One thread does it all, so reading can never run ahead of indexing (backpressure is
 //! implicit: when the index is slow, files are read slowly; nothing is buffered beyond one
-//! read per file). Every `scan_interval`, and whenever `notify` reports a change under the
-//! watched directories, the file set is refreshed:
+//! read per file). Every `scan_interval`, and whenever `notify` reports a file created,
+//! removed or renamed under the watched directories (writes only wake the loop), the file set
+//! is refreshed:
 //! - a path whose device+inode is tracked is the same file (rotation renamed it);
 //! - a new path is matched against the checkpoint (device+inode+fingerprint, or fingerprint
 //!   alone for a `.gz`: the compressed copy of a rotated file); a finished file or the
@@ -596,11 +597,12 @@ impl Tailer {
         self.metrics.lag_bytes.store(lag, Relaxed);
     }
 
-    /// Runs until `stop`; `wake` is signalled by file-system events.
-    pub fn run(mut self, stop: Arc<AtomicBool>, wake: mpsc::Receiver<()>) {
+    /// Runs until `stop`; `wake` is signalled by file-system events, and `rescan` is set by
+    /// those that may change the file set (creations, removals, renames): only then, and
+    /// every `scan_interval`, are the directories scanned again.
+    pub fn run(mut self, stop: Arc<AtomicBool>, wake: mpsc::Receiver<()>, rescan: Arc<AtomicBool>) {
         let mut last_scan = Instant::now() - self.opts.scan_interval;
         let mut last_retention = Instant::now();
-        let mut woken = false;
         while !stop.load(Relaxed) {
             if last_retention.elapsed() >= Duration::from_secs(60) {
                 last_retention = Instant::now();
@@ -616,7 +618,7 @@ impl Tailer {
                     Err(e) => tracing::warn!(error = %e, "log retention failed"),
                 }
             }
-            if woken || last_scan.elapsed() >= self.opts.scan_interval {
+            if rescan.swap(false, Relaxed) || last_scan.elapsed() >= self.opts.scan_interval {
                 self.scan();
                 last_scan = Instant::now();
             }
@@ -625,11 +627,9 @@ impl Tailer {
             if self.writer.should_commit(&self.opts.commit) {
                 self.commit();
             }
-            woken = false;
             if n == 0 {
                 match wake.recv_timeout(Duration::from_millis(100)) {
-                    Ok(()) => woken = true,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
                         std::thread::sleep(Duration::from_millis(100))
                     }
