@@ -6,7 +6,7 @@
 //! selectors, a time range, line filters, direction and limit. On-disk layout:
 //! `store/docs/logs.md`.
 //!
-//! Modules: [`schema`] (fields, stream encoding), [`tokenizer`], [`level`] (detected level),
+//! Modules: [`schema`] (fields, stream encoding), [`tokenizer`], [`level`] (detected level), [`merge`] (merge policy),
 //! [`filter`] (line filters and pushdown), [`partition`] (one index per window), [`writer`]
 //! (the index, commits, retention), [`search`] (the searcher).
 //!
@@ -16,6 +16,7 @@
 pub mod error;
 pub mod filter;
 pub mod level;
+pub mod merge;
 pub mod partition;
 pub mod schema;
 pub mod search;

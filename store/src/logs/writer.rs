@@ -6,8 +6,8 @@
 //! `meta.json` atomically) together with an opaque payload — the tailer's checkpoint — so
 //! "these lines are indexed" and "the offsets after them" can never disagree.
 //!
-//! When a commit happens after the active window ended, the partition is sealed (its segments
-//! are merged into one in the background) and a new partition starts with an empty commit
+//! When a commit happens after the active window ended, the partition is sealed (its small
+//! segments are merged in the background, under the merge cap of [`super::merge`]) and a new partition starts with an empty commit
 //! carrying the same payload. Retention removes sealed partitions only.
 //!
 //! Cost: `append` builds one tantivy document per line (tantivy copies the text); `commit`
@@ -15,13 +15,14 @@
 //!
 //! Memory: one indexing thread with `writer_memory_bytes` of arena (a segment is flushed when
 //! it is full; flushing needs about as much again), tantivy's bounded document queue (when it
-//! is full `append` blocks, which is the tailer's backpressure), and one merge at a time. The
-//! segments a merge reads are mmapped: those pages count in RSS while the merge runs but are
-//! clean page cache the kernel can reclaim.
+//! is full `append` blocks, which is the tailer's backpressure), and one merge at a time of at
+//! most `max_merge_docs` lines. The segments a merge reads are mmapped: those pages count in
+//! RSS while the merge runs (clean page cache the kernel can reclaim), which the cap bounds.
 
 use super::LogLine;
 use super::error::{LogError, Result};
 use super::level;
+use super::merge::{TieredMergePolicy, pack_for_seal};
 use super::partition::{self, Partition};
 use super::schema::encode_stream;
 use crate::labels::Labels;
@@ -29,7 +30,7 @@ use parking_lot::{Mutex, RwLock};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::{IndexWriter, TantivyDocument};
 
 /// Merges run one at a time: each merge maps its input segments and builds one output, so
@@ -50,6 +51,9 @@ pub struct LogIndexOptions {
     pub retention_time: Duration,
     /// Oldest sealed partitions are removed while the index is larger; zero = no limit.
     pub retention_size: u64,
+    /// Largest segment a merge may produce, in lines (see [`super::merge`]): bounds the
+    /// memory one merge maps and how often a line is rewritten.
+    pub max_merge_docs: u32,
 }
 
 impl LogIndexOptions {
@@ -60,6 +64,7 @@ impl LogIndexOptions {
             writer_memory_bytes: 32 << 20,
             retention_time: Duration::from_secs(7 * 24 * 3600),
             retention_size: 0,
+            max_merge_docs: 1_000_000,
         }
     }
 }
@@ -134,13 +139,6 @@ fn set_aside(dir: &std::path::Path, reason: &str) -> Result<()> {
     std::fs::rename(dir, &to).map_err(|e| LogError::io(dir, e))
 }
 
-fn merge_policy() -> Box<LogMergePolicy> {
-    let mut p = LogMergePolicy::default();
-    p.set_min_num_segments(4);
-    p.set_min_layer_size(5_000);
-    Box::new(p)
-}
-
 impl LogIndex {
     /// Opens every partition under `opts.dir` and a writer on the newest (creating one when
     /// there is none).
@@ -185,7 +183,7 @@ impl LogIndex {
             .index
             .writer_with_options(options)
             .map_err(|e| LogError::index(&part.dir, e))?;
-        writer.set_merge_policy(merge_policy());
+        writer.set_merge_policy(Box::new(TieredMergePolicy::new(opts.max_merge_docs)));
         Ok(Active {
             part,
             writer,
@@ -325,16 +323,20 @@ impl LogIndex {
     }
 
     fn seal(&self, old: Active) {
+        let cap = self.opts.max_merge_docs;
         let h = std::thread::Builder::new()
             .name("lookout-log-seal".into())
             .spawn(move || {
                 let Active {
                     part, mut writer, ..
                 } = old;
-                if let Ok(ids) = part.index.searchable_segment_ids()
-                    && ids.len() > 1
-                {
-                    let _ = writer.merge(&ids).wait();
+                // Let the policy's merges finish first, then pack what is left under the cap.
+                writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+                if let Ok(metas) = part.index.searchable_segment_metas() {
+                    let segs: Vec<_> = metas.iter().map(|m| (m.id(), m.num_docs())).collect();
+                    for group in pack_for_seal(&segs, cap) {
+                        let _ = writer.merge(&group).wait();
+                    }
                 }
                 let _ = writer.wait_merging_threads();
                 let _ = part.reload();
