@@ -48,8 +48,9 @@ impl TieredMergePolicy {
         t
     }
 
-    /// Merges to run now over `segs` (id, docs): groups of `factor` segments of one tier,
-    /// smallest first, each group's total within `max_docs`.
+    /// Merges to run now over `segs` (id, docs): in a tier holding at least `factor` open
+    /// segments, groups taken smallest first of `factor` segments, or fewer when the next one
+    /// would take the group over `max_docs` (at least two).
     pub fn candidates(&self, segs: &[(SegmentId, u32)]) -> Vec<Vec<SegmentId>> {
         let factor = self.factor.max(2);
         let mut open: Vec<(u32, u32, SegmentId)> = segs
@@ -60,18 +61,19 @@ impl TieredMergePolicy {
         open.sort_by_key(|&(t, d, _)| (t, d));
         let mut out = Vec::new();
         for tier in open.chunk_by(|a, b| a.0 == b.0) {
-            let mut group: Vec<SegmentId> = Vec::new();
-            let mut sum = 0u64;
-            for &(_, d, id) in tier {
-                if sum + u64::from(d) > u64::from(self.max_docs) {
+            let mut rest = tier;
+            while rest.len() >= factor {
+                let mut sum = 0u64;
+                let mut n = 0;
+                while n < factor && sum + u64::from(rest[n].1) <= u64::from(self.max_docs) {
+                    sum += u64::from(rest[n].1);
+                    n += 1;
+                }
+                if n < 2 {
                     break;
                 }
-                sum += u64::from(d);
-                group.push(id);
-                if group.len() == factor {
-                    out.push(std::mem::take(&mut group));
-                    sum = 0;
-                }
+                out.push(rest[..n].iter().map(|&(_, _, id)| id).collect());
+                rest = &rest[n..];
             }
         }
         out
@@ -161,9 +163,13 @@ mod tests {
         let c = p.candidates(&segs);
         assert_eq!(c.len(), 2);
         assert!(c.iter().all(|g| g.len() == 8));
-        // 140k-doc segments: only 7 fit under the cap, so no group of 8 forms.
+        // 140k-doc segments: only 7 fit under the cap, so groups of 7 (the tier holds 20:
+        // two groups, leaving 6, fewer than a merge's worth).
         let segs: Vec<(SegmentId, u32)> = id.iter().map(|&i| (i, 140_000)).collect();
-        assert!(p.candidates(&segs).is_empty());
+        let c = p.candidates(&segs);
+        assert_eq!(c.iter().map(Vec::len).collect::<Vec<_>>(), vec![7, 7]);
+        // Seven of them: under a merge's worth, nothing yet.
+        assert!(p.candidates(&segs[..7]).is_empty());
         // Segments at half the cap or more never merge.
         let segs: Vec<(SegmentId, u32)> = id.iter().map(|&i| (i, 500_000)).collect();
         assert!(p.candidates(&segs).is_empty());

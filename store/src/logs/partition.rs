@@ -142,6 +142,13 @@ impl Partition {
         self.reader.searcher().segment_readers().len()
     }
 
+    /// Lines in each searchable segment.
+    pub fn segment_docs(&self) -> Vec<u64> {
+        let searcher = self.reader.searcher();
+        let readers = searcher.segment_readers();
+        readers.iter().map(|r| u64::from(r.num_docs())).collect()
+    }
+
     /// Number of documents (lines).
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()

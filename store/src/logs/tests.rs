@@ -441,3 +441,49 @@ fn word_and_regex_literal_filters_over_time_split_segments() {
     w.commit("").unwrap();
     assert_eq!(all(&q(vec![], vec![]), &idx, Direction::Forward).len(), 7);
 }
+
+#[test]
+fn merges_keep_segments_under_the_cap_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = LogIndexOptions::new(dir.path().join("index"));
+    o.max_merge_docs = 300;
+    let idx = LogIndex::open(o).unwrap();
+    let mut w = idx.writer();
+    let s = stream("default", "m");
+    let texts: Vec<String> = (0..1_200).map(|i| format!("line {i} uniq{i}")).collect();
+    // 40 commits of 30 lines: 40 small segments before merging.
+    for (c, chunk) in texts.chunks(30).enumerate() {
+        let lines: Vec<LogLine> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, t)| LogLine {
+                ts_ns: 1_000 + (c * 30 + j) as i64,
+                line: t,
+                flags: 0,
+            })
+            .collect();
+        w.append(&s, &lines).unwrap();
+        w.commit("").unwrap();
+    }
+    drop(w);
+    idx.wait_merges().unwrap();
+    let parts = idx.partitions();
+    let p = parts.last().unwrap();
+    p.reload().unwrap();
+    let docs = p.segment_docs();
+    assert_eq!(docs.iter().sum::<u64>(), 1_200, "{docs:?}");
+    assert!(
+        docs.iter().all(|&d| d <= 300),
+        "a merge went over the cap: {docs:?}"
+    );
+    assert!(docs.len() < 40, "nothing was merged: {docs:?}");
+    let rows = all(
+        &q(vec![Matcher::equal("pod", "m")], vec![]),
+        &idx,
+        Direction::Forward,
+    );
+    assert_eq!(rows.len(), 1_200);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.line, texts[i]);
+    }
+}
