@@ -115,7 +115,7 @@ pub fn open_or_create(dir: &Path) -> Result<(Index, Fields)> {
         let (schema, _) = build();
         let settings = IndexSettings {
             docstore_compression: Compressor::Zstd(ZstdCompressor {
-                compression_level: Some(3),
+                compression_level: Some(1),
             }),
             docstore_blocksize: 64 * 1024,
             ..IndexSettings::default()

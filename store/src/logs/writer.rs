@@ -30,13 +30,16 @@ use parking_lot::{Mutex, RwLock};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tantivy::indexer::IndexWriterOptions;
+use tantivy::indexer::{IndexWriterOptions, UserOperation};
 use tantivy::{IndexWriter, TantivyDocument};
 
 /// Merges run one at a time: each merge maps its input segments and builds one output, so
 /// concurrent merges multiply the memory they touch (tantivy's default is four) and gain
 /// nothing on a node where the agent should use about one core.
 const MERGE_THREADS: usize = 1;
+
+/// Lines per message to the indexing thread (tantivy keeps up to four inline per message).
+const DOCS_PER_SEND: usize = 4;
 
 /// How the index is laid out and bounded.
 #[derive(Debug, Clone)]
@@ -381,20 +384,30 @@ impl super::LogWriter for IndexWriterHandle {
         let mut g = self.index.active.lock();
         let a = g.as_mut().ok_or(LogError::Closed)?;
         let f = a.part.fields;
-        for l in lines {
-            let mut doc = TantivyDocument::new();
-            doc.add_i64(f.ts, l.ts_ns);
-            doc.add_text(f.stream, &self.stream_key);
-            doc.add_text(f.line, l.line);
-            doc.add_u64(f.level, level::detect(l.line) as u64);
-            doc.add_u64(f.len, l.line.len() as u64);
-            doc.add_u64(f.flags, l.flags);
+        // Documents go to the indexing thread in small batches: one channel message per
+        // batch instead of per line. Tantivy's queue holds 10,000 messages, so the batch
+        // size also bounds how many lines can wait there (40,000 of ~250 bytes).
+        for chunk in lines.chunks(DOCS_PER_SEND) {
+            let ops = chunk.iter().map(|l| {
+                // Sized for the values (tantivy's default reserves 1 KiB per document).
+                let mut doc =
+                    TantivyDocument::with_capacity(l.line.len() + self.stream_key.len() + 48);
+                doc.add_i64(f.ts, l.ts_ns);
+                doc.add_text(f.stream, &self.stream_key);
+                doc.add_text(f.line, l.line);
+                doc.add_u64(f.level, level::detect(l.line) as u64);
+                doc.add_u64(f.len, l.line.len() as u64);
+                doc.add_u64(f.flags, l.flags);
+                UserOperation::Add(doc)
+            });
             a.writer
-                .add_document(doc)
+                .run(ops)
                 .map_err(|e| LogError::index(&a.part.dir, e))?;
-            a.pending += 1;
-            a.pending_min = a.pending_min.min(l.ts_ns);
-            a.pending_max = a.pending_max.max(l.ts_ns);
+            for l in chunk {
+                a.pending_min = a.pending_min.min(l.ts_ns);
+                a.pending_max = a.pending_max.max(l.ts_ns);
+            }
+            a.pending += chunk.len() as u64;
         }
         Ok(())
     }
