@@ -15,6 +15,7 @@
 //!   index:
 //!     partition: 6h          # one index per window of ingest time
 //!     writer_memory: 32MB    # indexing buffer (at least 15MB)
+//!     max_merge_lines: 1000000  # no merge builds a bigger segment (bounds merge memory)
 //!   retention:
 //!     time: 7d               # drop partitions older than this; 0 = keep
 //!     size: 0                # drop oldest partitions above this size; 0 = no limit
@@ -105,13 +106,15 @@ pub struct RawLogCommit {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with partition and writer_memory"
+    expecting = "a mapping with partition, writer_memory and max_merge_lines"
 )]
 pub struct RawLogIndex {
     /// Width of a partition's ingest window (default 6h).
     pub partition: Option<PromDuration>,
     /// Indexing memory (default 32MB, at least 15MB).
     pub writer_memory: Option<ByteSize>,
+    /// Largest segment a merge may build, in lines (default 1,000,000).
+    pub max_merge_lines: Option<u64>,
 }
 
 /// `logs.retention` as written.
@@ -139,6 +142,7 @@ pub struct LogsConfig {
     pub commit_interval: Duration,
     pub partition: Duration,
     pub writer_memory: u64,
+    pub max_merge_lines: u64,
     pub retention_time: Duration,
     pub retention_size: u64,
     /// Pod label keys (patterns) that become stream labels.
@@ -161,6 +165,7 @@ impl Default for LogsConfig {
             commit_interval: Duration::from_secs(1),
             partition: Duration::from_secs(6 * 3600),
             writer_memory: 32 << 20,
+            max_merge_lines: 1_000_000,
             retention_time: DEFAULT_LOG_RETENTION_TIME,
             retention_size: 0,
             pod_labels_include: vec!["*".into()],
@@ -238,6 +243,13 @@ impl RawLogsConfig {
                 "writer_memory must be at least 15MB",
             ));
         }
+        let max_merge_lines = idx.max_merge_lines.unwrap_or(d.max_merge_lines);
+        if !(10_000..=u32::MAX as u64).contains(&max_merge_lines) {
+            return Err(ctx.invalid(
+                &field(&idx_path, "max_merge_lines"),
+                format_args!("max_merge_lines must be between 10000 and {}", u32::MAX),
+            ));
+        }
         let ret = self.retention.clone().unwrap_or_default();
         let pl = self.pod_labels.clone().unwrap_or_default();
         let pl_path = field(path, "pod_labels");
@@ -272,6 +284,7 @@ impl RawLogsConfig {
             commit_interval,
             partition,
             writer_memory,
+            max_merge_lines,
             retention_time: ret.time.map_or(d.retention_time, |p| p.0),
             retention_size: ret.size.map_or(0, |b| b.0),
             pod_labels_include: include,
@@ -291,7 +304,7 @@ mod tests {
         let c = load_str("{}", "t.yaml").unwrap();
         assert_eq!(c.logs, super::LogsConfig::default());
         let c = load_str(
-            "logs:\n  enabled: true\n  pods_root: /tmp/pods\n  paths: ['/var/log/*.log']\n  node: n1\n  start_at_end: true\n  max_line_size: 64KB\n  rate_limit: 1MB\n  commit: {max_lines: 10, interval: 250ms}\n  index: {partition: 1h, writer_memory: 20MB}\n  retention: {time: 1d, size: 1GB}\n",
+            "logs:\n  enabled: true\n  pods_root: /tmp/pods\n  paths: ['/var/log/*.log']\n  node: n1\n  start_at_end: true\n  max_line_size: 64KB\n  rate_limit: 1MB\n  commit: {max_lines: 10, interval: 250ms}\n  index: {partition: 1h, writer_memory: 20MB, max_merge_lines: 50000}\n  retention: {time: 1d, size: 1GB}\n",
             "t.yaml",
         )
         .unwrap();
@@ -308,6 +321,7 @@ mod tests {
             (l.commit_interval, l.partition),
             (Duration::from_millis(250), Duration::from_secs(3600))
         );
+        assert_eq!(l.max_merge_lines, 50_000);
         assert_eq!(
             (l.retention_time, l.retention_size),
             (Duration::from_secs(86400), 1 << 30)
@@ -349,6 +363,12 @@ mod tests {
             ),
             ("logs:\n  index:\n    writer_memory: 1MB\n", 3, 20, "15MB"),
             ("logs:\n  index:\n    partition: 10s\n", 3, 16, "1m"),
+            (
+                "logs:\n  index:\n    max_merge_lines: 100\n",
+                3,
+                22,
+                "between 10000",
+            ),
             ("logs:\n  nope: 1\n", 2, 3, "unknown field"),
             (
                 "logs:\n  pod_labels:\n    include: [app, '']\n",

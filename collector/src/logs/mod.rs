@@ -164,6 +164,7 @@ pub fn start_from_config(
     let mut io = LogIndexOptions::new(logs_dir.join("index"));
     io.partition_width = cfg.partition;
     io.writer_memory_bytes = cfg.writer_memory as usize;
+    io.max_merge_docs = u32::try_from(cfg.max_merge_lines).unwrap_or(u32::MAX);
     io.retention_time = cfg.retention_time;
     io.retention_size = cfg.retention_size;
     let mut t = TailOptions::new(logs_dir.join("checkpoints"));
