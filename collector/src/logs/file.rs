@@ -67,6 +67,19 @@ pub struct Tail {
     refilled: Instant,
 }
 
+/// A sink that counts what is written to it.
+struct CountingSink(u64);
+
+impl io::Write for CountingSink {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Reads up to `FP_BYTES` of a file's (decompressed) start.
 pub fn read_head(path: &Path, kind: FileKind) -> io::Result<Vec<u8>> {
     let f = File::open(path)?;
@@ -173,6 +186,24 @@ impl Tail {
                 .map(|m| m.len().saturating_sub(self.pos))
                 .unwrap_or(0),
             Source::Gz(_) => 0,
+        }
+    }
+
+    /// Bytes not read yet, for the loss count when the file is given up: for a plain file its
+    /// current size through the open handle (so a deleted file still counts) minus the bytes
+    /// read; for a `.gz`, the rest is decompressed and counted (the size of the decompressed
+    /// content is not known otherwise). An unreadable rest counts what could be decoded.
+    pub fn unread_bytes(&mut self) -> u64 {
+        match &mut self.src {
+            Source::Plain(f) => f
+                .metadata()
+                .map(|m| m.len().saturating_sub(self.pos))
+                .unwrap_or(0),
+            Source::Gz(d) => {
+                let mut counter = CountingSink(0);
+                let _ = io::copy(d, &mut counter);
+                counter.0
+            }
         }
     }
 

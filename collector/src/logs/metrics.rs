@@ -1,7 +1,17 @@
 //! Self-metrics of log tailing: counters bumped once per line or per file event, rendered in
 //! Prometheus text format on `/metrics`.
 //!
-//! Drop reasons are a fixed set so the `reason` label stays bounded. Cost: relaxed atomics.
+//! Two kinds of loss are counted, each with a fixed set of reasons so the `reason` label stays
+//! bounded:
+//! - `lookout_log_lines_dropped_total{reason}` ([`DropReason`]): lines that were read and then
+//!   not indexed;
+//! - `lookout_log_bytes_lost_total{reason}` ([`LossReason`]): bytes of log files that were
+//!   never read, counted in bytes because the number of lines in unread data is unknown.
+//!
+//! Accounting invariant for plain files, when no rate limit is set: every byte written to a
+//! file the tailer tracked is either in `lookout_log_bytes_read_total`, in
+//! `lookout_log_bytes_lost_total`, or still unread (`lookout_log_lag_bytes` covers the open
+//! files). Loss happens only by a limit. Cost: relaxed atomics.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -13,21 +23,39 @@ pub enum DropReason {
     RateLimit,
     /// The index refused the batch.
     IndexError,
-    /// A deleted file was released before it was read to the end (release timeout).
-    Released,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 3] = [
-        DropReason::RateLimit,
-        DropReason::IndexError,
-        DropReason::Released,
-    ];
+    pub const ALL: [DropReason; 2] = [DropReason::RateLimit, DropReason::IndexError];
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::RateLimit => "rate_limit",
             DropReason::IndexError => "index_error",
-            DropReason::Released => "released",
+        }
+    }
+}
+
+/// Why bytes of a log file were never read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossReason {
+    /// A rotated-away or deleted file still held open was released at `release_timeout`
+    /// before it was read to the end: its size (at release, through the open handle) minus
+    /// the bytes read. For a `.gz`, the decompressed bytes not read.
+    Released,
+    /// A file was listed by a scan (its size known) but was deleted before the tailer could
+    /// open it: its size at listing minus what an earlier handle on the same file had read.
+    /// Files created, rotated and deleted entirely between two looks at their directory are
+    /// never seen and cannot be counted; the tailer looks at busy files' directories every
+    /// `live_check` to keep that window short (see [`super::tailer`]).
+    RotatedUnread,
+}
+
+impl LossReason {
+    pub const ALL: [LossReason; 2] = [LossReason::Released, LossReason::RotatedUnread];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossReason::Released => "released",
+            LossReason::RotatedUnread => "rotated_unread",
         }
     }
 }
@@ -37,7 +65,8 @@ impl DropReason {
 pub struct LogMetrics {
     pub lines_read: AtomicU64,
     pub bytes_read: AtomicU64,
-    dropped: [AtomicU64; 3],
+    dropped: [AtomicU64; 2],
+    lost: [AtomicU64; 2],
     pub invalid_utf8: AtomicU64,
     pub truncated_lines: AtomicU64,
     pub bad_timestamps: AtomicU64,
@@ -66,6 +95,16 @@ impl LogMetrics {
     pub fn dropped_total(&self, r: DropReason) -> u64 {
         let i = DropReason::ALL.iter().position(|x| *x == r).unwrap_or(0);
         self.dropped[i].load(Relaxed)
+    }
+
+    pub fn lost(&self, r: LossReason, bytes: u64) {
+        let i = LossReason::ALL.iter().position(|x| *x == r).unwrap_or(0);
+        self.lost[i].fetch_add(bytes, Relaxed);
+    }
+
+    pub fn lost_total(&self, r: LossReason) -> u64 {
+        let i = LossReason::ALL.iter().position(|x| *x == r).unwrap_or(0);
+        self.lost[i].load(Relaxed)
     }
 
     /// Appends every counter in Prometheus text format.
@@ -193,7 +232,7 @@ impl LogMetrics {
         );
         let _ = writeln!(
             s,
-            "# HELP lookout_log_lines_dropped_total Log lines dropped, by reason.\n# TYPE lookout_log_lines_dropped_total counter"
+            "# HELP lookout_log_lines_dropped_total Log lines read but not indexed, by reason.\n# TYPE lookout_log_lines_dropped_total counter"
         );
         for (i, r) in DropReason::ALL.iter().enumerate() {
             let _ = writeln!(
@@ -201,6 +240,18 @@ impl LogMetrics {
                 "lookout_log_lines_dropped_total{{reason=\"{}\"}} {}",
                 r.as_str(),
                 self.dropped[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP lookout_log_bytes_lost_total Bytes of log files never read (released by a limit, or deleted before they could be opened), by reason.\n# TYPE lookout_log_bytes_lost_total counter"
+        );
+        for (i, r) in LossReason::ALL.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "lookout_log_bytes_lost_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.lost[i].load(Relaxed)
             );
         }
     }

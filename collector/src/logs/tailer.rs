@@ -22,7 +22,7 @@
 use super::checkpoint::{Checkpoint, Record};
 use super::decode::{Entry, Format};
 use super::file::{Tail, identity, read_head};
-use super::metrics::{DropReason, LogMetrics};
+use super::metrics::{DropReason, LogMetrics, LossReason};
 use super::path::{self, FileKind};
 use super::podmeta::PodLabels;
 use lookout_store::Labels;
@@ -58,9 +58,13 @@ pub struct TailOptions {
     pub idle_flush: Duration,
     /// A rotated or deleted file is released after being idle at its end this long.
     pub release_after: Duration,
-    /// A deleted file is released after this long whatever its state (lines left are
-    /// counted as dropped, reason `released`).
+    /// A deleted file is released after this long whatever its state (bytes left unread
+    /// are counted in `lookout_log_bytes_lost_total{reason="released"}`).
     pub release_timeout: Duration,
+    /// While reading, the paths of open live files are checked this often; a live path
+    /// that names another file (rotation) makes the tailer scan at once, so that the new
+    /// file is held open before it can be rotated and deleted in turn.
+    pub live_check: Duration,
     /// Per-file limit in bytes per second; 0 = none.
     pub rate_limit_bytes: u64,
     /// Pod labels from the Kubernetes pod watch (see [`super::podmeta`]); `None`: none.
@@ -83,6 +87,7 @@ impl TailOptions {
             idle_flush: Duration::from_secs(5),
             release_after: Duration::from_secs(2),
             release_timeout: Duration::from_secs(300),
+            live_check: Duration::from_millis(100),
             rate_limit_bytes: 0,
             pod_labels: None,
         }
@@ -116,6 +121,25 @@ pub struct Tailer {
     entries: Vec<Entry>,
     /// The pod-label map generation last applied to open files.
     pod_gen: u64,
+    last_live_check: Instant,
+    /// Files listed by the last scan that were gone when it tried to open them.
+    vanished: Vec<Vanished>,
+}
+
+/// A listed file that was gone before it could be opened (see [`Tailer::note_vanished`]).
+struct Vanished {
+    dev: u64,
+    ino: u64,
+    dir: PathBuf,
+    /// Its size at listing minus what had been read of it.
+    unread: u64,
+}
+
+/// Whether a directory has an entry for this inode (a second look, by inode, before a
+/// vanished file is counted as lost).
+fn dir_holds_inode(dir: &Path, ino: u64) -> bool {
+    use std::os::unix::fs::DirEntryExt;
+    std::fs::read_dir(dir).is_ok_and(|rd| rd.filter_map(|e| e.ok()).any(|e| e.ino() == ino))
 }
 
 fn now_ns() -> i64 {
@@ -186,6 +210,8 @@ impl Tailer {
             scanned_once: false,
             entries: Vec::new(),
             pod_gen: u64::MAX,
+            last_live_check: Instant::now(),
+            vanished: Vec::new(),
         }
     }
 
@@ -241,109 +267,15 @@ impl Tailer {
         let mut present: HashSet<(u64, u64)> = HashSet::new();
         let first_scan = !self.scanned_once;
         self.scanned_once = true;
+        let pending = std::mem::take(&mut self.vanished);
         for c in self.candidates() {
             let Ok(meta) = std::fs::metadata(&c.path) else {
                 continue;
             };
-            let key = (meta.dev_(), meta.ino_());
-            present.insert(key);
-            if let Some(t) = self
-                .tails
-                .iter_mut()
-                .find(|t| (t.id.dev, t.id.ino) == key && t.kind != FileKind::Gz)
-            {
-                if t.kind != FileKind::Gz {
-                    t.path = c.path.clone();
-                    t.kind = c.kind;
-                    t.gone_since = None;
-                }
-                continue;
-            }
-            if self
-                .tails
-                .iter()
-                .any(|t| t.kind == FileKind::Gz && (t.id.dev, t.id.ino) == key)
-            {
-                continue;
-            }
-            if self.ignored.contains(&(c.path.clone(), key.1)) || meta.len() == 0 {
-                continue;
-            }
-            let head = match read_head(&c.path, c.kind) {
-                Ok(h) if !h.is_empty() => h,
-                Ok(_) => continue,
-                Err(e) => {
-                    if self.errored.insert(c.path.clone()) {
-                        self.metrics.open_errors.fetch_add(1, Relaxed);
-                        tracing::warn!(path = %c.path.display(), error = %e, "cannot read log file");
-                    }
-                    continue;
-                }
-            };
-            let plain_match =
-                |id: &super::checkpoint::FileId| (id.dev, id.ino) == key && id.fp_matches(&head);
-            let (id, offset) = if c.kind == FileKind::Gz {
-                if self.tails.iter().any(|t| t.id.fp_matches(&head))
-                    || self.done.iter().any(|r| r.id.fp_matches(&head))
-                {
-                    self.ignored.insert((c.path.clone(), key.1));
-                    continue;
-                }
-                match self.restore.iter().position(|r| r.id.fp_matches(&head)) {
-                    Some(i) => {
-                        let r = self.restore.swap_remove(i);
-                        (r.id, r.offset)
-                    }
-                    None if self.fresh_node && first_scan && self.opts.start_at_end => {
-                        self.skip(&c.path, identity(&meta, &head), meta.len());
-                        continue;
-                    }
-                    None => (identity(&meta, &head), 0),
-                }
-            } else {
-                if self.done.iter().any(|r| plain_match(&r.id)) {
-                    self.ignored.insert((c.path.clone(), key.1));
-                    continue;
-                }
-                match self.restore.iter().position(|r| plain_match(&r.id)) {
-                    Some(i) => {
-                        let r = self.restore.swap_remove(i);
-                        (r.id, r.offset)
-                    }
-                    None if self.fresh_node && first_scan && self.opts.start_at_end => {
-                        if c.kind == FileKind::Rotated {
-                            self.skip(&c.path, identity(&meta, &head), meta.len());
-                            continue;
-                        }
-                        (identity(&meta, &head), end_at_line(&c.path, meta.len()))
-                    }
-                    None => (identity(&meta, &head), 0),
-                }
-            };
-            match Tail::open(
-                &c.path,
-                c.kind,
-                id,
-                offset,
-                c.labels,
-                c.format,
-                self.opts.max_line_size,
-                self.opts.rate_limit_bytes,
-            ) {
-                Ok(mut t) => {
-                    self.attach_pod_labels(&mut t, now);
-                    self.metrics.files_opened.fetch_add(1, Relaxed);
-                    self.errored.remove(&c.path);
-                    self.tails.push(t);
-                }
-                Err(e) => {
-                    if self.errored.insert(c.path.clone()) {
-                        self.metrics.open_errors.fetch_add(1, Relaxed);
-                        tracing::warn!(path = %c.path.display(), error = %e, "cannot open log file");
-                    }
-                }
-            }
+            present.insert((meta.dev_(), meta.ino_()));
+            self.track(c, &meta, now, first_scan);
         }
+        self.settle_vanished(pending, &present);
         for t in &mut self.tails {
             let here = std::fs::metadata(&t.path)
                 .is_ok_and(|m| (m.dev_(), m.ino_()) == (t.id.dev, t.id.ino));
@@ -359,6 +291,166 @@ impl Tailer {
         self.metrics
             .files_open
             .store(self.tails.len() as u64, Relaxed);
+    }
+
+    /// Starts tracking a listed file, or updates the path of a tracked one (`meta`: its
+    /// metadata at listing).
+    fn track(&mut self, c: Candidate, meta: &std::fs::Metadata, now: Instant, first_scan: bool) {
+        let key = (meta.dev_(), meta.ino_());
+        if let Some(t) = self
+            .tails
+            .iter_mut()
+            .find(|t| (t.id.dev, t.id.ino) == key && t.kind != FileKind::Gz)
+        {
+            if t.kind != FileKind::Gz {
+                t.path = c.path.clone();
+                t.kind = c.kind;
+                t.gone_since = None;
+            }
+            return;
+        }
+        if self
+            .tails
+            .iter()
+            .any(|t| t.kind == FileKind::Gz && (t.id.dev, t.id.ino) == key)
+        {
+            return;
+        }
+        // An empty live file is opened too: right after a rotation the new live file is
+        // usually empty, and holding it from then on is what keeps a quick rotation and
+        // deletion of it from losing data. (Its fingerprint is taken once data arrives.)
+        let may_be_empty = c.kind == FileKind::Live;
+        if self.ignored.contains(&(c.path.clone(), key.1)) || (meta.len() == 0 && !may_be_empty) {
+            return;
+        }
+        let head = match read_head(&c.path, c.kind) {
+            Ok(h) if !h.is_empty() || may_be_empty => h,
+            Ok(_) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.note_vanished(&c, meta, None, first_scan);
+                return;
+            }
+            Err(e) => {
+                if self.errored.insert(c.path.clone()) {
+                    self.metrics.open_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(path = %c.path.display(), error = %e, "cannot read log file");
+                }
+                return;
+            }
+        };
+        let plain_match =
+            |id: &super::checkpoint::FileId| (id.dev, id.ino) == key && id.fp_matches(&head);
+        let (id, offset) = if c.kind == FileKind::Gz {
+            if self.tails.iter().any(|t| t.id.fp_matches(&head))
+                || self.done.iter().any(|r| r.id.fp_matches(&head))
+            {
+                self.ignored.insert((c.path.clone(), key.1));
+                return;
+            }
+            match self.restore.iter().position(|r| r.id.fp_matches(&head)) {
+                Some(i) => {
+                    let r = self.restore.swap_remove(i);
+                    (r.id, r.offset)
+                }
+                None if self.fresh_node && first_scan && self.opts.start_at_end => {
+                    self.skip(&c.path, identity(meta, &head), meta.len());
+                    return;
+                }
+                None => (identity(meta, &head), 0),
+            }
+        } else {
+            if self.done.iter().any(|r| plain_match(&r.id)) {
+                self.ignored.insert((c.path.clone(), key.1));
+                return;
+            }
+            match self.restore.iter().position(|r| plain_match(&r.id)) {
+                Some(i) => {
+                    let r = self.restore.swap_remove(i);
+                    (r.id, r.offset)
+                }
+                None if self.fresh_node && first_scan && self.opts.start_at_end => {
+                    if c.kind == FileKind::Rotated {
+                        self.skip(&c.path, identity(meta, &head), meta.len());
+                        return;
+                    }
+                    (identity(meta, &head), end_at_line(&c.path, meta.len()))
+                }
+                None => (identity(meta, &head), 0),
+            }
+        };
+        match Tail::open(
+            &c.path,
+            c.kind,
+            id,
+            offset,
+            c.labels.clone(),
+            c.format,
+            self.opts.max_line_size,
+            self.opts.rate_limit_bytes,
+        ) {
+            Ok(mut t) => {
+                self.attach_pod_labels(&mut t, now);
+                self.metrics.files_opened.fetch_add(1, Relaxed);
+                self.errored.remove(&c.path);
+                self.tails.push(t);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.note_vanished(&c, meta, Some(offset), first_scan);
+            }
+            Err(e) => {
+                if self.errored.insert(c.path.clone()) {
+                    self.metrics.open_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(path = %c.path.display(), error = %e, "cannot open log file");
+                }
+            }
+        }
+    }
+
+    /// Remembers a listed file that was gone when the tailer tried to open it. It may have
+    /// been renamed (then the next scan finds it under its new name) or deleted: the next
+    /// scan tells, and counts its unread bytes as lost (reason `rotated_unread`) if it is
+    /// found under no name. `offset`: where reading would have started, when known; else
+    /// what an earlier handle on the same file read. A `.gz` is a copy of a rotated file
+    /// (counted through that file if it was seen) and is not counted.
+    fn note_vanished(
+        &mut self,
+        c: &Candidate,
+        meta: &std::fs::Metadata,
+        offset: Option<u64>,
+        first_scan: bool,
+    ) {
+        if c.kind == FileKind::Gz || (self.fresh_node && first_scan && self.opts.start_at_end) {
+            return;
+        }
+        let key = (meta.dev_(), meta.ino_());
+        let offset = offset.unwrap_or_else(|| {
+            self.done
+                .iter()
+                .chain(self.restore.iter())
+                .find(|r| (r.id.dev, r.id.ino) == key)
+                .map_or(0, |r| r.offset)
+        });
+        let unread = meta.len().saturating_sub(offset);
+        if unread > 0 {
+            self.vanished.push(Vanished {
+                dev: key.0,
+                ino: key.1,
+                dir: container_dir(&c.path).to_path_buf(),
+                unread,
+            });
+        }
+    }
+
+    /// Counts the files that vanished before the previous scan could open them and are
+    /// still nowhere (`present`: the files this scan listed).
+    fn settle_vanished(&mut self, pending: Vec<Vanished>, present: &HashSet<(u64, u64)>) {
+        for v in pending {
+            if present.contains(&(v.dev, v.ino)) || dir_holds_inode(&v.dir, v.ino) {
+                continue;
+            }
+            tracing::debug!(dir = %v.dir.display(), bytes = v.unread, "log file deleted before it could be read");
+            self.metrics.lost(LossReason::RotatedUnread, v.unread);
+        }
     }
 
     /// Gives a newly opened pod file its pod's labels; when the pod is not known yet and a
@@ -472,6 +564,7 @@ impl Tailer {
         let mut total = 0;
         let now = now_ns();
         for ti in 0..self.tails.len() {
+            self.check_live();
             if !self.pod_labels_ready(ti) {
                 continue;
             }
@@ -507,6 +600,26 @@ impl Tailer {
         total
     }
 
+    /// Every `live_check`: when the path of an open live file names another file now (it was
+    /// rotated), scans at once, so that the new live file is held open (and read later even
+    /// if it is rotated and deleted meanwhile) instead of waiting for the next periodic scan
+    /// while the reader is busy. Cost: one `stat` per open live file per `live_check`.
+    fn check_live(&mut self) {
+        if self.last_live_check.elapsed() < self.opts.live_check {
+            return;
+        }
+        self.last_live_check = Instant::now();
+        let rotated = self.tails.iter().any(|t| {
+            t.kind == FileKind::Live
+                && t.gone_since.is_none()
+                && !std::fs::metadata(&t.path)
+                    .is_ok_and(|m| (m.dev_(), m.ino_()) == (t.id.dev, t.id.ino))
+        });
+        if rotated {
+            self.scan();
+        }
+    }
+
     /// Releases finished files: rotated or deleted, read to the end and idle.
     pub fn release(&mut self) {
         let now = now_ns();
@@ -527,10 +640,14 @@ impl Tailer {
                 i += 1;
                 continue;
             }
-            if timed_out && !t.at_eof {
-                self.metrics.dropped(DropReason::Released, 1);
-            }
             let t = &mut self.tails[i];
+            if timed_out {
+                let unread = t.unread_bytes();
+                if unread > 0 {
+                    tracing::warn!(path = %t.path.display(), bytes = unread, "deleted log file released before it was read to the end");
+                    self.metrics.lost(LossReason::Released, unread);
+                }
+            }
             t.flush(now, &self.metrics, &mut self.entries);
             self.append(i);
             let t = self.tails.swap_remove(i);
