@@ -196,3 +196,6 @@ mod tests;
 
 #[cfg(test)]
 mod pod_label_tests;
+
+#[cfg(test)]
+mod bounds_tests;

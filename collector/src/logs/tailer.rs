@@ -27,7 +27,7 @@ use super::path::{self, FileKind};
 use super::podmeta::PodLabels;
 use lookout_store::Labels;
 use lookout_store::logs::{CommitPolicy, IndexWriterHandle, LogIndex, LogLine, LogWriter};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -130,16 +130,49 @@ pub struct Tailer {
 struct Vanished {
     dev: u64,
     ino: u64,
+    seen: Seen,
     dir: PathBuf,
     /// Its size at listing minus what had been read of it.
     unread: u64,
 }
 
-/// Whether a directory has an entry for this inode (a second look, by inode, before a
+/// What tells a file from a later one that reuses its inode number: a log file only grows
+/// (until it is truncated, which the reader handles apart), and its birth time, where the
+/// file system records one, does not change.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    len: u64,
+    born: Option<SystemTime>,
+}
+
+impl Seen {
+    fn of(m: &std::fs::Metadata) -> Seen {
+        Seen {
+            len: m.len(),
+            born: m.created().ok(),
+        }
+    }
+
+    /// Whether `later` can be this file seen later.
+    fn same_file(&self, later: &Seen) -> bool {
+        later.len >= self.len
+            && match (self.born, later.born) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// Whether a directory has an entry for this file (a second look, by inode, before a
 /// vanished file is counted as lost).
-fn dir_holds_inode(dir: &Path, ino: u64) -> bool {
+fn dir_holds(dir: &Path, ino: u64, seen: &Seen) -> bool {
     use std::os::unix::fs::DirEntryExt;
-    std::fs::read_dir(dir).is_ok_and(|rd| rd.filter_map(|e| e.ok()).any(|e| e.ino() == ino))
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok()).any(|e| {
+            e.ino() == ino
+                && std::fs::metadata(e.path()).is_ok_and(|m| seen.same_file(&Seen::of(&m)))
+        })
+    })
 }
 
 fn now_ns() -> i64 {
@@ -264,7 +297,7 @@ impl Tailer {
     /// Refreshes the set of tracked files.
     pub fn scan(&mut self) {
         let now = Instant::now();
-        let mut present: HashSet<(u64, u64)> = HashSet::new();
+        let mut present: HashMap<(u64, u64), Seen> = HashMap::new();
         let first_scan = !self.scanned_once;
         self.scanned_once = true;
         let pending = std::mem::take(&mut self.vanished);
@@ -272,7 +305,7 @@ impl Tailer {
             let Ok(meta) = std::fs::metadata(&c.path) else {
                 continue;
             };
-            present.insert((meta.dev_(), meta.ino_()));
+            present.insert((meta.dev_(), meta.ino_()), Seen::of(&meta));
             self.track(c, &meta, now, first_scan);
         }
         self.settle_vanished(pending, &present);
@@ -280,7 +313,7 @@ impl Tailer {
             let here = std::fs::metadata(&t.path)
                 .is_ok_and(|m| (m.dev_(), m.ino_()) == (t.id.dev, t.id.ino));
             let gone =
-                !here && (t.kind == FileKind::Gz || !present.contains(&(t.id.dev, t.id.ino)));
+                !here && (t.kind == FileKind::Gz || !present.contains_key(&(t.id.dev, t.id.ino)));
             if gone && t.gone_since.is_none() {
                 t.gone_since = Some(now);
             }
@@ -435,6 +468,7 @@ impl Tailer {
             self.vanished.push(Vanished {
                 dev: key.0,
                 ino: key.1,
+                seen: Seen::of(meta),
                 dir: container_dir(&c.path).to_path_buf(),
                 unread,
             });
@@ -443,9 +477,13 @@ impl Tailer {
 
     /// Counts the files that vanished before the previous scan could open them and are
     /// still nowhere (`present`: the files this scan listed).
-    fn settle_vanished(&mut self, pending: Vec<Vanished>, present: &HashSet<(u64, u64)>) {
+    fn settle_vanished(&mut self, pending: Vec<Vanished>, present: &HashMap<(u64, u64), Seen>) {
         for v in pending {
-            if present.contains(&(v.dev, v.ino)) || dir_holds_inode(&v.dir, v.ino) {
+            let found = present
+                .get(&(v.dev, v.ino))
+                .is_some_and(|s| v.seen.same_file(s))
+                || dir_holds(&v.dir, v.ino, &v.seen);
+            if found {
                 continue;
             }
             tracing::debug!(dir = %v.dir.display(), bytes = v.unread, "log file deleted before it could be read");
@@ -768,5 +806,33 @@ impl MetaExt for std::fs::Metadata {
     }
     fn ino_(&self) -> u64 {
         std::os::unix::fs::MetadataExt::ino(self)
+    }
+}
+
+#[cfg(test)]
+impl Tailer {
+    /// Test hook: handles `path` as a scan does a listed file whose metadata was `meta` (so a
+    /// test can delete the file between the listing and the open, which a scan only meets by
+    /// a race).
+    pub(super) fn track_as_listed(&mut self, path: &Path, meta: &std::fs::Metadata) {
+        let (Some(root), Some(kind)) = (
+            self.opts.pods_root.clone(),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(path::classify),
+        ) else {
+            return;
+        };
+        let Some(labels) = path::pod_labels(&root, path, &self.opts.node) else {
+            return;
+        };
+        let c = Candidate {
+            path: path.to_path_buf(),
+            kind,
+            labels,
+            format: Format::Kube,
+        };
+        let first_scan = !self.scanned_once;
+        self.track(c, meta, Instant::now(), first_scan);
     }
 }
