@@ -230,3 +230,52 @@ fn a_file_deleted_before_it_could_be_opened_is_counted_at_the_next_scan() {
     t.scan();
     assert_eq!(lost(&m), (0, meta.len()), "counted once");
 }
+
+#[test]
+fn deleted_files_beyond_the_backlog_limit_are_given_up_oldest_first() {
+    let env = Env::new();
+    let d = env.cdir();
+    let (a, b) = (d.join("0.log.20240101-000001"), d.join("0.log.20240101-000002"));
+    let (da, db) = (cri(0, 200), cri(1000, 1200));
+    append(&a, &da);
+    append(&b, &db);
+    let unread_b = db.len() as u64 - 4096;
+    let mut o = env.opts();
+    o.max_deleted_backlog = unread_b;
+    let idx = env.index();
+    let m = Arc::new(LogMetrics::default());
+    let mut t = Tailer::new(o, &idx, m.clone());
+    t.scan();
+    t.pump();
+    assert_eq!(m.bytes_read.load(Relaxed), 2 * 4096);
+    // Deleted, A first: both are held, A's unread rest goes first when they hold too much.
+    std::fs::remove_file(&a).unwrap();
+    t.scan();
+    t.release();
+    assert_eq!(m.files_open.load(Relaxed), 2, "within the limit: held");
+    std::thread::sleep(Duration::from_millis(5)); // distinct deletion times, not a timing check
+    std::fs::remove_file(&b).unwrap();
+    t.scan();
+    t.release();
+    assert_eq!(m.files_open.load(Relaxed), 1);
+    assert_eq!(
+        lost(&m),
+        (0, 0),
+        "released and rotated_unread stay zero; the backlog limit is its own reason"
+    );
+    assert_eq!(
+        m.lost_total(LossReason::BacklogLimit),
+        da.len() as u64 - 4096
+    );
+    let got = step_until(&mut t, &idx, |l| l.iter().any(|x| x == "line 1199"));
+    let from_b: Vec<String> = got
+        .iter()
+        .filter(|l| l.strip_prefix("line ").and_then(|n| n.parse::<usize>().ok()) >= Some(1000))
+        .cloned()
+        .collect();
+    assert_eq!(from_b, expect(1000..1200), "B, within the limit, is read completely");
+    assert_eq!(
+        m.bytes_read.load(Relaxed) + m.lost_total(LossReason::BacklogLimit),
+        (da.len() + db.len()) as u64
+    );
+}

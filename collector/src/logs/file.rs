@@ -207,6 +207,18 @@ impl Tail {
         }
     }
 
+    /// For a plain file deleted from every directory (no links left) while held open: the
+    /// bytes not read yet, which only this handle keeps on disk. `None` otherwise.
+    pub fn deleted_unread(&self) -> Option<u64> {
+        match &self.src {
+            Source::Plain(f) => {
+                let m = f.metadata().ok()?;
+                (m.nlink() == 0).then(|| m.len().saturating_sub(self.pos))
+            }
+            Source::Gz(_) => None,
+        }
+    }
+
     /// Attaches a pod's labels (labels from the path win on a clash).
     pub fn set_pod_labels(&mut self, pod: super::podmeta::PodLabelSet) {
         let mut v: Vec<Label> = pod.to_vec();

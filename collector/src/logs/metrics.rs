@@ -48,14 +48,22 @@ pub enum LossReason {
     /// never seen and cannot be counted; the tailer looks at busy files' directories every
     /// `live_check` to keep that window short (see [`super::tailer`]).
     RotatedUnread,
+    /// Deleted files held open held more unread bytes than `max_deleted_backlog` allows; the
+    /// ones deleted first were released: their size minus the bytes read.
+    BacklogLimit,
 }
 
 impl LossReason {
-    pub const ALL: [LossReason; 2] = [LossReason::Released, LossReason::RotatedUnread];
+    pub const ALL: [LossReason; 3] = [
+        LossReason::Released,
+        LossReason::RotatedUnread,
+        LossReason::BacklogLimit,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             LossReason::Released => "released",
             LossReason::RotatedUnread => "rotated_unread",
+            LossReason::BacklogLimit => "backlog_limit",
         }
     }
 }
@@ -66,7 +74,7 @@ pub struct LogMetrics {
     pub lines_read: AtomicU64,
     pub bytes_read: AtomicU64,
     dropped: [AtomicU64; 2],
-    lost: [AtomicU64; 2],
+    lost: [AtomicU64; 3],
     pub invalid_utf8: AtomicU64,
     pub truncated_lines: AtomicU64,
     pub bad_timestamps: AtomicU64,

@@ -61,6 +61,10 @@ pub struct TailOptions {
     /// A deleted file is released after this long whatever its state (bytes left unread
     /// are counted in `lookout_log_bytes_lost_total{reason="released"}`).
     pub release_timeout: Duration,
+    /// Unread bytes the tailer may keep pinned on disk in deleted files it holds open;
+    /// above it, the files deleted first are released (bytes left unread are counted in
+    /// `lookout_log_bytes_lost_total{reason="backlog_limit"}`). 0: no limit.
+    pub max_deleted_backlog: u64,
     /// While reading, the paths of open live files are checked this often; a live path
     /// that names another file (rotation) makes the tailer scan at once, so that the new
     /// file is held open before it can be rotated and deleted in turn.
@@ -88,6 +92,7 @@ impl TailOptions {
             release_after: Duration::from_secs(2),
             release_timeout: Duration::from_secs(300),
             live_check: Duration::from_millis(100),
+            max_deleted_backlog: 1 << 30,
             rate_limit_bytes: 0,
             pod_labels: None,
         }
@@ -658,9 +663,43 @@ impl Tailer {
         }
     }
 
+    /// The deleted files to give up so that the unread bytes held in deleted files stay
+    /// within `max_deleted_backlog`: those that went away first (their data is the oldest).
+    /// Cost: one `fstat` per open file that went away.
+    fn over_backlog(&self) -> Vec<(u64, u64)> {
+        let limit = self.opts.max_deleted_backlog;
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut held: Vec<(Instant, u64, (u64, u64))> = self
+            .tails
+            .iter()
+            .filter_map(|t| {
+                let since = t.gone_since?;
+                let unread = t.deleted_unread()?;
+                Some((since, unread, (t.id.dev, t.id.ino)))
+            })
+            .collect();
+        let mut total: u64 = held.iter().map(|h| h.1).sum();
+        if total <= limit {
+            return Vec::new();
+        }
+        held.sort_by_key(|h| h.0);
+        let mut out = Vec::new();
+        for (_, unread, key) in held {
+            if total <= limit {
+                break;
+            }
+            total -= unread;
+            out.push(key);
+        }
+        out
+    }
+
     /// Releases finished files: rotated or deleted, read to the end and idle.
     pub fn release(&mut self) {
         let now = now_ns();
+        let over = self.over_backlog();
         let mut i = 0;
         while i < self.tails.len() {
             let t = &self.tails[i];
@@ -674,16 +713,22 @@ impl Tailer {
             let timed_out = t
                 .gone_since
                 .is_some_and(|g| g.elapsed() >= self.opts.release_timeout);
-            if !(finished_gz || rotated_idle || gone_idle || timed_out) {
+            let over_backlog = over.contains(&(t.id.dev, t.id.ino));
+            if !(finished_gz || rotated_idle || gone_idle || timed_out || over_backlog) {
                 i += 1;
                 continue;
             }
             let t = &mut self.tails[i];
-            if timed_out {
+            if timed_out || over_backlog {
                 let unread = t.unread_bytes();
                 if unread > 0 {
-                    tracing::warn!(path = %t.path.display(), bytes = unread, "deleted log file released before it was read to the end");
-                    self.metrics.lost(LossReason::Released, unread);
+                    let reason = if timed_out {
+                        LossReason::Released
+                    } else {
+                        LossReason::BacklogLimit
+                    };
+                    tracing::warn!(path = %t.path.display(), bytes = unread, reason = reason.as_str(), "deleted log file given up before it was read to the end");
+                    self.metrics.lost(reason, unread);
                 }
             }
             t.flush(now, &self.metrics, &mut self.entries);
