@@ -9,6 +9,10 @@
 //!   start_at_end: false      # on a node without a checkpoint, skip what is already there
 //!   max_line_size: 256KB     # longer lines are cut and flagged
 //!   rate_limit: 0            # bytes per second per file, above which lines are dropped (counted)
+//!   release_timeout: 5m      # a rotated-away or deleted file not read to its end by then is
+//!                            # given up (unread bytes counted in lookout_log_bytes_lost_total)
+//!   max_deleted_backlog: 1GB # unread bytes kept on disk in deleted files held open; above it the
+//!                            # files deleted first are given up (counted); 0 = no limit
 //!   commit:
 //!     max_lines: 100000      # commit the index after this many lines...
 //!     interval: 1s           # ...or this much time
@@ -64,6 +68,13 @@ pub struct RawLogsConfig {
     pub max_line_size: Option<ByteSize>,
     /// Per-file bytes per second above which lines are dropped and counted (0: none).
     pub rate_limit: Option<ByteSize>,
+    /// A rotated-away or deleted file is given up after this long if not read to its end
+    /// (default 5m, at least 1s); its unread bytes are counted as lost.
+    pub release_timeout: Option<PromDuration>,
+    /// Unread bytes that deleted files held open may keep on disk (default 1GB; 0: no
+    /// limit); above it, the files deleted first are given up and their unread bytes
+    /// counted as lost.
+    pub max_deleted_backlog: Option<ByteSize>,
     /// When to commit the index.
     pub commit: Option<RawLogCommit>,
     /// Index layout.
@@ -138,6 +149,8 @@ pub struct LogsConfig {
     pub start_at_end: bool,
     pub max_line_size: u64,
     pub rate_limit: u64,
+    pub release_timeout: Duration,
+    pub max_deleted_backlog: u64,
     pub commit_max_lines: u64,
     pub commit_interval: Duration,
     pub partition: Duration,
@@ -161,6 +174,8 @@ impl Default for LogsConfig {
             start_at_end: false,
             max_line_size: DEFAULT_MAX_LINE_SIZE,
             rate_limit: 0,
+            release_timeout: Duration::from_secs(300),
+            max_deleted_backlog: 1 << 30,
             commit_max_lines: 100_000,
             commit_interval: Duration::from_secs(1),
             partition: Duration::from_secs(6 * 3600),
@@ -209,6 +224,13 @@ impl RawLogsConfig {
             return Err(ctx.invalid(
                 &field(path, "max_line_size"),
                 "max_line_size must be at least 1KB",
+            ));
+        }
+        let release_timeout = self.release_timeout.map_or(d.release_timeout, |p| p.0);
+        if release_timeout < Duration::from_secs(1) {
+            return Err(ctx.invalid(
+                &field(path, "release_timeout"),
+                "release_timeout must be at least 1s",
             ));
         }
         let commit = self.commit.clone().unwrap_or_default();
@@ -280,6 +302,10 @@ impl RawLogsConfig {
             start_at_end: self.start_at_end.unwrap_or(false),
             max_line_size,
             rate_limit: self.rate_limit.map_or(0, |b| b.0),
+            release_timeout,
+            max_deleted_backlog: self
+                .max_deleted_backlog
+                .map_or(d.max_deleted_backlog, |b| b.0),
             commit_max_lines,
             commit_interval,
             partition,
@@ -304,7 +330,7 @@ mod tests {
         let c = load_str("{}", "t.yaml").unwrap();
         assert_eq!(c.logs, super::LogsConfig::default());
         let c = load_str(
-            "logs:\n  enabled: true\n  pods_root: /tmp/pods\n  paths: ['/var/log/*.log']\n  node: n1\n  start_at_end: true\n  max_line_size: 64KB\n  rate_limit: 1MB\n  commit: {max_lines: 10, interval: 250ms}\n  index: {partition: 1h, writer_memory: 20MB, max_merge_lines: 50000}\n  retention: {time: 1d, size: 1GB}\n",
+            "logs:\n  enabled: true\n  pods_root: /tmp/pods\n  paths: ['/var/log/*.log']\n  node: n1\n  start_at_end: true\n  max_line_size: 64KB\n  rate_limit: 1MB\n  release_timeout: 1m\n  max_deleted_backlog: 0\n  commit: {max_lines: 10, interval: 250ms}\n  index: {partition: 1h, writer_memory: 20MB, max_merge_lines: 50000}\n  retention: {time: 1d, size: 1GB}\n",
             "t.yaml",
         )
         .unwrap();
@@ -316,6 +342,10 @@ mod tests {
         assert_eq!(
             (l.max_line_size, l.rate_limit, l.commit_max_lines),
             (64 << 10, 1 << 20, 10)
+        );
+        assert_eq!(
+            (l.release_timeout, l.max_deleted_backlog),
+            (Duration::from_secs(60), 0)
         );
         assert_eq!(
             (l.commit_interval, l.partition),
@@ -370,6 +400,7 @@ mod tests {
                 "between 10000",
             ),
             ("logs:\n  nope: 1\n", 2, 3, "unknown field"),
+            ("logs:\n  release_timeout: 0s\n", 2, 20, "at least 1s"),
             (
                 "logs:\n  pod_labels:\n    include: [app, '']\n",
                 3,

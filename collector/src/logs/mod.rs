@@ -174,6 +174,8 @@ pub fn start_from_config(
     t.start_at_end = cfg.start_at_end;
     t.max_line_size = cfg.max_line_size as usize;
     t.rate_limit_bytes = cfg.rate_limit;
+    t.release_timeout = cfg.release_timeout;
+    t.max_deleted_backlog = cfg.max_deleted_backlog;
     t.pod_labels = pod_labels;
     t.commit = lookout_store::logs::CommitPolicy {
         max_lines: cfg.commit_max_lines,
