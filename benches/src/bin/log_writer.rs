@@ -1,6 +1,8 @@
 //! A container-runtime-like log writer for the memory benchmark: writes ~150-byte CRI lines
 //! into `<pods-root>/bench_writer-<i>_uid-<i>/app/0.log` at a fixed total rate, rotating
-//! like the kubelet (rename to `0.log.<n>`, keep the last two rotated files, delete older).
+//! like the kubelet (rename to `0.log.<n>`, keep the last `--keep-rotated` rotated files,
+//! delete older; the kubelet's defaults are 10Mi and 4: `containerLogMaxSize`,
+//! `containerLogMaxFiles` = 5 counting the live file).
 //!
 //! `cargo run --release -p lookout-benches --bin log_writer -- --help`
 //!
@@ -29,6 +31,9 @@ struct Args {
     /// Rotate a file after this many bytes.
     #[arg(long, default_value_t = 50_000_000)]
     rotate_bytes: u64,
+    /// Rotated files kept per container (older ones are deleted).
+    #[arg(long, default_value_t = 2)]
+    keep_rotated: u64,
 }
 
 struct Pod {
@@ -108,9 +113,9 @@ fn main() -> std::io::Result<()> {
                     p.dir.join("0.log"),
                     p.dir.join(format!("0.log.{:06}", p.rotations)),
                 )?;
-                if p.rotations > 2 {
-                    let _ =
-                        std::fs::remove_file(p.dir.join(format!("0.log.{:06}", p.rotations - 2)));
+                if p.rotations > a.keep_rotated {
+                    let old = p.rotations - a.keep_rotated;
+                    let _ = std::fs::remove_file(p.dir.join(format!("0.log.{old:06}")));
                 }
                 p.file = open(&p.dir)?;
                 p.written = 0;

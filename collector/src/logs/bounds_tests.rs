@@ -68,7 +68,10 @@ fn lines(idx: &LogIndex) -> Vec<String> {
         .into_iter()
         .map(|r| r.line)
         .collect();
-    v.sort_by_key(|l| l.strip_prefix("line ").and_then(|n| n.parse::<usize>().ok()));
+    v.sort_by_key(|l| {
+        l.strip_prefix("line ")
+            .and_then(|n| n.parse::<usize>().ok())
+    });
     v
 }
 
@@ -114,7 +117,11 @@ fn a_deleted_file_released_at_the_timeout_counts_its_unread_bytes() {
     t.pump();
     t.release();
     assert_eq!(m.bytes_read.load(Relaxed), 4096, "one chunk per pump");
-    assert_eq!(m.files_open.load(Relaxed), 1, "a present file is not released");
+    assert_eq!(
+        m.files_open.load(Relaxed),
+        1,
+        "a present file is not released"
+    );
     // Rotated and deleted with most of it unread; the timeout (zero here) gives it up.
     let r = d.join("0.log.20240101-000001");
     std::fs::rename(d.join("0.log"), &r).unwrap();
@@ -124,11 +131,18 @@ fn a_deleted_file_released_at_the_timeout_counts_its_unread_bytes() {
     t.commit();
     assert_eq!(m.files_open.load(Relaxed), 0);
     assert_eq!(lost(&m), (total - 4096, 0));
-    assert_eq!(m.bytes_read.load(Relaxed) + m.lost_total(LossReason::Released), total);
+    assert_eq!(
+        m.bytes_read.load(Relaxed) + m.lost_total(LossReason::Released),
+        total
+    );
     // What was read is indexed: the complete lines, and the cut last one as a fragment.
-    let complete = data.as_bytes()[..4096].iter().filter(|&&b| b == b'\n').count();
-    let (whole, cut): (Vec<String>, Vec<String>) =
-        lines(&idx).into_iter().partition(|l| l.starts_with("line "));
+    let complete = data.as_bytes()[..4096]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    let (whole, cut): (Vec<String>, Vec<String>) = lines(&idx)
+        .into_iter()
+        .partition(|l| l.starts_with("line "));
     assert_eq!(whole, expect(0..complete));
     assert_eq!(cut.len(), 1);
     assert!(data.as_bytes()[..4096].ends_with(cut[0].as_bytes()));
@@ -215,7 +229,11 @@ fn a_file_deleted_before_it_could_be_opened_is_counted_at_the_next_scan() {
     let meta = std::fs::metadata(&gone).unwrap();
     std::fs::remove_file(&gone).unwrap();
     t.track_as_listed(&gone, &meta);
-    assert_eq!(lost(&m), (0, 0), "not counted before the next scan confirms it");
+    assert_eq!(
+        lost(&m),
+        (0, 0),
+        "not counted before the next scan confirms it"
+    );
     // Listed, then renamed before the open: found again under the new name, not lost.
     let moved = d.join("0.log");
     append(&moved, &cri(50, 60));
@@ -224,7 +242,11 @@ fn a_file_deleted_before_it_could_be_opened_is_counted_at_the_next_scan() {
     t.track_as_listed(&moved, &meta2);
     t.scan();
     assert_eq!(lost(&m), (0, meta.len()));
-    assert_eq!(m.open_errors.load(Relaxed), 0, "a vanished file is no open error");
+    assert_eq!(
+        m.open_errors.load(Relaxed),
+        0,
+        "a vanished file is no open error"
+    );
     let got = step_until(&mut t, &idx, |l| l.len() >= 10);
     assert_eq!(got, expect(50..60));
     t.scan();
@@ -235,7 +257,10 @@ fn a_file_deleted_before_it_could_be_opened_is_counted_at_the_next_scan() {
 fn deleted_files_beyond_the_backlog_limit_are_given_up_oldest_first() {
     let env = Env::new();
     let d = env.cdir();
-    let (a, b) = (d.join("0.log.20240101-000001"), d.join("0.log.20240101-000002"));
+    let (a, b) = (
+        d.join("0.log.20240101-000001"),
+        d.join("0.log.20240101-000002"),
+    );
     let (da, db) = (cri(0, 200), cri(1000, 1200));
     append(&a, &da);
     append(&b, &db);
@@ -270,10 +295,18 @@ fn deleted_files_beyond_the_backlog_limit_are_given_up_oldest_first() {
     let got = step_until(&mut t, &idx, |l| l.iter().any(|x| x == "line 1199"));
     let from_b: Vec<String> = got
         .iter()
-        .filter(|l| l.strip_prefix("line ").and_then(|n| n.parse::<usize>().ok()) >= Some(1000))
+        .filter(|l| {
+            l.strip_prefix("line ")
+                .and_then(|n| n.parse::<usize>().ok())
+                >= Some(1000)
+        })
         .cloned()
         .collect();
-    assert_eq!(from_b, expect(1000..1200), "B, within the limit, is read completely");
+    assert_eq!(
+        from_b,
+        expect(1000..1200),
+        "B, within the limit, is read completely"
+    );
     assert_eq!(
         m.bytes_read.load(Relaxed) + m.lost_total(LossReason::BacklogLimit),
         (da.len() + db.len()) as u64

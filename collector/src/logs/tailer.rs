@@ -13,8 +13,28 @@
 //!   its offset; an unknown one is read from the start (or, on a node seen for the first time
 //!   with `start_at_end`, from its end, skipping rotated files);
 //! - a tracked file whose path is gone (rotated away and compressed, pod deleted) is read to
-//!   its end and released once idle for `release_after`, or after `release_timeout` at most,
-//!   so deleted files never pin the disk.
+//!   its end through the handle still held and released once idle for `release_after`.
+//!
+//! Bounds (issue #6): a writer faster than indexing makes the tailer fall behind, never
+//! buffer: memory is one read buffer, one batch of lines and `max_line_size` per open file,
+//! whatever the rate. What falls behind stays on disk, in files the tailer holds open; a
+//! rotated file that the runtime deletes is still read through the held handle. Every file is
+//! opened when a scan first lists it (empty live files included, so the file that follows a
+//! rotation is held from its first byte), and while reading, the paths of open live files are
+//! checked every `live_check`: a rotation seen there triggers a scan at once instead of at
+//! the next `scan_interval`. Unread data is given up only by a limit, and its bytes are
+//! counted in `lookout_log_bytes_lost_total{reason}` (see [`super::metrics::LossReason`]):
+//! - `released`: a file gone for `release_timeout` and still not read to its end;
+//! - `backlog_limit`: deleted files held open hold more than `max_deleted_backlog` unread
+//!   bytes (disk the kubelet meant to free); the ones deleted first are given up;
+//! - `rotated_unread`: a listed file deleted before it could be opened (size at listing;
+//!   confirmed at the next scan, which would find it again had it only been renamed).
+//!
+//! Not counted, because nothing about them is ever seen: files created, rotated and deleted
+//! between two looks at their directory (with the kubelet, which rotates at most every 10 s
+//! and keeps `containerLogMaxFiles`, that needs several rotations within one `live_check`),
+//! and files deleted while the agent was down (the checkpoint has their offset, not their
+//! size).
 //!
 //! Commits happen by count and time ([`CommitPolicy`]); each carries the checkpoint as its
 //! payload, then the checkpoint file is written.
