@@ -776,9 +776,12 @@ impl Tailer {
             self.done.drain(..cut);
         }
         self.restore.retain(exists);
+        // A file with nothing read yet and no fingerprint (an empty live file) has nothing to
+        // resume and could not be matched after a restart: it is not recorded.
         let mut files: Vec<Record> = self
             .tails
             .iter()
+            .filter(|t| t.id.fp_len > 0 || t.safe_offset() > 0)
             .map(|t| Record {
                 id: t.id,
                 path: t.path.clone(),
