@@ -97,7 +97,7 @@ metric() {
 bytes_read() { metric lookout_log_bytes_read_total; }
 bytes_lost() {
   curl -fsS "http://127.0.0.1:$PORT/metrics" |
-    awk 'index($1, "lookout_log_bytes_lost_total{") == 1 { s += $2 } END { printf "%d\n", s }'
+    awk 'index($1, "lookout_log_bytes_lost_total{") == 1 { s += $2 } END { printf "%.0f\n", s }'
 }
 rss0=$(proc_rss_kib "$LPID")
 cpu0=$(proc_cpu_seconds "$LPID")

@@ -79,9 +79,9 @@ fn expect(n: std::ops::Range<usize>) -> Vec<String> {
     n.map(|i| format!("line {i}")).collect()
 }
 
-/// Steps (scan, pump once, release, commit) until `done` or 10,000 steps; no clock involved.
+/// Steps (scan, pump once, release, commit) until `done` or 1,000 steps; no clock involved.
 fn step_until(t: &mut Tailer, idx: &LogIndex, done: impl Fn(&[String]) -> bool) -> Vec<String> {
-    for _ in 0..10_000 {
+    for _ in 0..1_000 {
         t.scan();
         t.pump();
         t.release();
@@ -311,4 +311,43 @@ fn deleted_files_beyond_the_backlog_limit_are_given_up_oldest_first() {
         m.bytes_read.load(Relaxed) + m.lost_total(LossReason::BacklogLimit),
         (da.len() + db.len()) as u64
     );
+}
+
+#[test]
+fn a_live_file_held_since_its_creation_is_read_after_rename_and_delete() {
+    use super::early::EarlyOpen;
+    let env = Env::new();
+    let d = env.cdir();
+    let early = Arc::new(EarlyOpen::new(env.dir.path().join("pods"), 16));
+    let mut o = env.opts();
+    o.early = Some(early.clone());
+    let idx = env.index();
+    let m = Arc::new(LogMetrics::default());
+    let mut t = Tailer::new(o, &idx, m.clone());
+    t.scan();
+    // Created (the watcher holds it on the create event), filled, rotated and deleted, all
+    // before the tailer's next scan.
+    let a = d.join("0.log");
+    append(&a, "");
+    early.hold(&a);
+    append(&a, &cri(0, 100));
+    std::fs::rename(&a, d.join("0.log.20240101-000001")).unwrap();
+    std::fs::remove_file(d.join("0.log.20240101-000001")).unwrap();
+    // Created and still there: listed by the scan, its early handle is not used.
+    let b = d.join("1.log");
+    append(&b, "");
+    early.hold(&b);
+    append(&b, &cri(100, 110));
+    // Not held: rotated names, and paths outside the pods root.
+    let other = tempfile::tempdir().unwrap();
+    append(&other.path().join("x.log"), "x\n");
+    early.hold(&other.path().join("x.log"));
+    append(&d.join("1.log.20240101-000001"), "");
+    early.hold(&d.join("1.log.20240101-000001"));
+    let got = step_until(&mut t, &idx, |l| l.len() >= 110);
+    assert_eq!(got, expect(0..110), "each line once");
+    assert_eq!(m.files_adopted.load(Relaxed), 1);
+    assert_eq!(lost(&m), (0, 0));
+    assert_eq!(m.lost_total(LossReason::BacklogLimit), 0);
+    assert!(early.take().is_empty(), "the scan took every handle");
 }

@@ -93,6 +93,15 @@ pub fn read_head(path: &Path, kind: FileKind) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// Reads up to `FP_BYTES` of an open plain file's start (without moving its position).
+pub fn read_head_of(f: &File) -> io::Result<Vec<u8>> {
+    let len = f.metadata()?.len().min(FP_BYTES as u64) as usize;
+    let mut head = vec![0u8; len];
+    let n = f.read_at(&mut head, 0)?;
+    head.truncate(n);
+    Ok(head)
+}
+
 /// The identity of a file given its metadata and head.
 pub fn identity(meta: &std::fs::Metadata, head: &[u8]) -> FileId {
     FileId {
@@ -116,7 +125,23 @@ impl Tail {
         max_line: usize,
         rate: u64,
     ) -> io::Result<Tail> {
-        let mut f = File::open(path)?;
+        let f = File::open(path)?;
+        Tail::with_file(f, path, kind, id, offset, base, format, max_line, rate)
+    }
+
+    /// Tails an already open file (last known at `path`) from `offset`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_file(
+        mut f: File,
+        path: &Path,
+        kind: FileKind,
+        id: FileId,
+        offset: u64,
+        base: Labels,
+        format: Format,
+        max_line: usize,
+        rate: u64,
+    ) -> io::Result<Tail> {
         let src = match kind {
             FileKind::Gz => {
                 let mut d = MultiGzDecoder::new(f);

@@ -83,6 +83,7 @@ pub struct LogMetrics {
     pub file_truncations: AtomicU64,
     pub files_opened: AtomicU64,
     pub files_released: AtomicU64,
+    pub files_adopted: AtomicU64,
     pub open_errors: AtomicU64,
     pub read_errors: AtomicU64,
     pub checkpoint_writes: AtomicU64,
@@ -183,6 +184,12 @@ impl LogMetrics {
             "counter",
             "Rotated or deleted log files read to the end and closed.",
             &self.files_released,
+        );
+        one(
+            "lookout_log_files_read_after_deletion_total",
+            "counter",
+            "Log files deleted before a scan listed them, read through the handle opened when they were created.",
+            &self.files_adopted,
         );
         one(
             "lookout_log_open_errors_total",

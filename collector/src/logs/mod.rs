@@ -11,6 +11,7 @@
 
 pub mod checkpoint;
 pub mod decode;
+pub mod early;
 pub mod file;
 pub mod metrics;
 pub mod path;
@@ -54,9 +55,13 @@ fn watch(
     dirs: &[&Path],
     tx: mpsc::SyncSender<()>,
     rescan: Arc<AtomicBool>,
+    early: Option<Arc<early::EarlyOpen>>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let (Ok(e), Some(h)) = (&res, &early) {
+            h.on_event(e);
+        }
         // An error (e.g. the inotify queue overflowed) may hide creations: rescan.
         let structural = res.as_ref().map_or(true, |e| is_structural(&e.kind));
         if structural {
@@ -93,7 +98,13 @@ impl LogsRuntime {
             .collect();
         dirs.extend(glob_dirs.iter().map(|d| d.as_path()));
         let rescan = Arc::new(AtomicBool::new(true));
-        let watcher = watch(&dirs, tx, rescan.clone());
+        let early = tail
+            .pods_root
+            .as_ref()
+            .map(|r| Arc::new(early::EarlyOpen::new(r.clone(), 1024)));
+        let watcher = watch(&dirs, tx, rescan.clone(), early.clone());
+        let mut tail = tail;
+        tail.early = early;
         let stop = Arc::new(AtomicBool::new(false));
         let tailer = Tailer::new(tail, &index, metrics);
         let s = stop.clone();

@@ -41,7 +41,8 @@
 
 use super::checkpoint::{Checkpoint, Record};
 use super::decode::{Entry, Format};
-use super::file::{Tail, identity, read_head};
+use super::early::EarlyOpen;
+use super::file::{Tail, identity, read_head, read_head_of};
 use super::metrics::{DropReason, LogMetrics, LossReason};
 use super::path::{self, FileKind};
 use super::podmeta::PodLabels;
@@ -93,6 +94,8 @@ pub struct TailOptions {
     pub rate_limit_bytes: u64,
     /// Pod labels from the Kubernetes pod watch (see [`super::podmeta`]); `None`: none.
     pub pod_labels: Option<Arc<PodLabels>>,
+    /// Handles of live files the watcher opened at their creation (see [`super::early`]).
+    pub early: Option<Arc<EarlyOpen>>,
 }
 
 impl TailOptions {
@@ -115,6 +118,7 @@ impl TailOptions {
             max_deleted_backlog: 1 << 30,
             rate_limit_bytes: 0,
             pod_labels: None,
+            early: None,
         }
     }
 }
@@ -326,6 +330,13 @@ impl Tailer {
         let first_scan = !self.scanned_once;
         self.scanned_once = true;
         let pending = std::mem::take(&mut self.vanished);
+        // Taken before listing: a file created before the listing is either listed or gone.
+        let early = self
+            .opts
+            .early
+            .as_ref()
+            .map(|e| e.take())
+            .unwrap_or_default();
         for c in self.candidates() {
             let Ok(meta) = std::fs::metadata(&c.path) else {
                 continue;
@@ -334,6 +345,7 @@ impl Tailer {
             self.track(c, &meta, now, first_scan);
         }
         self.settle_vanished(pending, &present);
+        self.adopt(early, &present, now);
         for t in &mut self.tails {
             let here = std::fs::metadata(&t.path)
                 .is_ok_and(|m| (m.dev_(), m.ino_()) == (t.id.dev, t.id.ino));
@@ -459,6 +471,67 @@ impl Tailer {
                 if self.errored.insert(c.path.clone()) {
                     self.metrics.open_errors.fetch_add(1, Relaxed);
                     tracing::warn!(path = %c.path.display(), error = %e, "cannot open log file");
+                }
+            }
+        }
+    }
+
+    /// Starts reading, through the handle the watcher opened when they were created, live
+    /// files that were deleted before any scan listed them (the others are listed and opened
+    /// by path; their early handle is dropped).
+    fn adopt(
+        &mut self,
+        early: Vec<(PathBuf, std::fs::File)>,
+        present: &HashMap<(u64, u64), Seen>,
+        now: Instant,
+    ) {
+        use std::os::unix::fs::MetadataExt;
+        let Some(root) = self.opts.pods_root.clone() else {
+            return;
+        };
+        for (p, f) in early {
+            let Ok(meta) = f.metadata() else {
+                continue;
+            };
+            let key = (meta.dev_(), meta.ino_());
+            let tracked = self.tails.iter().any(|t| (t.id.dev, t.id.ino) == key);
+            if tracked || present.contains_key(&key) || meta.nlink() > 0 || meta.len() == 0 {
+                continue;
+            }
+            let Some(labels) = path::pod_labels(&root, &p, &self.opts.node) else {
+                continue;
+            };
+            let Ok(head) = read_head_of(&f) else {
+                continue;
+            };
+            if self
+                .done
+                .iter()
+                .any(|r| (r.id.dev, r.id.ino) == key && r.id.fp_matches(&head))
+            {
+                continue;
+            }
+            let id = identity(&meta, &head);
+            match Tail::with_file(
+                f,
+                &p,
+                FileKind::Live,
+                id,
+                0,
+                labels,
+                Format::Kube,
+                self.opts.max_line_size,
+                self.opts.rate_limit_bytes,
+            ) {
+                Ok(mut t) => {
+                    self.attach_pod_labels(&mut t, now);
+                    t.gone_since = Some(now);
+                    self.metrics.files_opened.fetch_add(1, Relaxed);
+                    self.metrics.files_adopted.fetch_add(1, Relaxed);
+                    self.tails.push(t);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "cannot read a deleted log file held since its creation");
                 }
             }
         }
