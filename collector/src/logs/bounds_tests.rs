@@ -351,3 +351,32 @@ fn a_live_file_held_since_its_creation_is_read_after_rename_and_delete() {
     assert_eq!(m.lost_total(LossReason::BacklogLimit), 0);
     assert!(early.take().is_empty(), "the scan took every handle");
 }
+
+#[test]
+fn the_backlog_limit_holds_within_a_read_round() {
+    let env = Env::new();
+    let d = env.cdir();
+    let (a, b) = (
+        d.join("0.log.20240101-000001"),
+        d.join("0.log.20240101-000002"),
+    );
+    append(&a, &cri(0, 200));
+    append(&b, &cri(1000, 1200));
+    let mut o = env.opts();
+    o.max_deleted_backlog = 1;
+    o.live_check = Duration::ZERO;
+    let idx = env.index();
+    let m = Arc::new(LogMetrics::default());
+    let mut t = Tailer::new(o, &idx, m.clone());
+    t.scan();
+    std::fs::remove_file(&a).unwrap();
+    std::fs::remove_file(&b).unwrap();
+    t.scan();
+    // No release() between rounds: pump() itself gives the files up.
+    t.pump();
+    assert_eq!(m.files_open.load(Relaxed), 0);
+    assert_eq!(
+        m.bytes_read.load(Relaxed) + m.lost_total(LossReason::BacklogLimit),
+        (cri(0, 200).len() + cri(1000, 1200).len()) as u64
+    );
+}

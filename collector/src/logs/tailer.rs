@@ -699,9 +699,21 @@ impl Tailer {
     pub fn pump(&mut self) -> usize {
         let mut total = 0;
         let now = now_ns();
-        for ti in 0..self.tails.len() {
-            self.check_live();
+        let mut ti = 0;
+        while ti < self.tails.len() {
+            // A read round over many files can be long: the limits and the live paths are
+            // looked at every `live_check` within it. (Releasing swaps another file into
+            // slot `ti`; it is read in its place.)
+            if self.last_live_check.elapsed() >= self.opts.live_check {
+                self.last_live_check = Instant::now();
+                self.check_live();
+                self.release_matching(true);
+                if ti >= self.tails.len() {
+                    break;
+                }
+            }
             if !self.pod_labels_ready(ti) {
+                ti += 1;
                 continue;
             }
             let mut budget = self.opts.file_budget;
@@ -732,19 +744,17 @@ impl Tailer {
                 t.flush(now, &self.metrics, &mut self.entries);
                 self.append(ti);
             }
+            ti += 1;
         }
         total
     }
 
-    /// Every `live_check`: when the path of an open live file names another file now (it was
-    /// rotated), scans at once, so that the new live file is held open (and read later even
-    /// if it is rotated and deleted meanwhile) instead of waiting for the next periodic scan
-    /// while the reader is busy. Cost: one `stat` per open live file per `live_check`.
+    /// Called every `live_check` while reading: when the path of an open live file names
+    /// another file now (it was rotated), scans at once, so that the new live file is held
+    /// open (and read later even if it is rotated and deleted meanwhile) instead of waiting
+    /// for the next periodic scan while the reader is busy. Cost: one `stat` per open live
+    /// file per `live_check`.
     fn check_live(&mut self) {
-        if self.last_live_check.elapsed() < self.opts.live_check {
-            return;
-        }
-        self.last_live_check = Instant::now();
         let rotated = self.tails.iter().any(|t| {
             t.kind == FileKind::Live
                 && t.gone_since.is_none()
@@ -789,8 +799,15 @@ impl Tailer {
         out
     }
 
-    /// Releases finished files: rotated or deleted, read to the end and idle.
+    /// Releases finished files: rotated or deleted, read to the end and idle; and files
+    /// given up by a limit (`release_timeout`, `max_deleted_backlog`).
     pub fn release(&mut self) {
+        self.release_matching(false);
+    }
+
+    /// `limits_only`: release only the files given up by a limit (in the middle of a read
+    /// round, where a file's end-of-file state may be stale).
+    fn release_matching(&mut self, limits_only: bool) {
         let now = now_ns();
         let over = self.over_backlog();
         let mut i = 0;
@@ -807,7 +824,8 @@ impl Tailer {
                 .gone_since
                 .is_some_and(|g| g.elapsed() >= self.opts.release_timeout);
             let over_backlog = over.contains(&(t.id.dev, t.id.ino));
-            if !(finished_gz || rotated_idle || gone_idle || timed_out || over_backlog) {
+            let finished = !limits_only && (finished_gz || rotated_idle || gone_idle);
+            if !(finished || timed_out || over_backlog) {
                 i += 1;
                 continue;
             }
