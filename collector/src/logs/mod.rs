@@ -4,10 +4,13 @@
 //! and runs the [`tailer::Tailer`] on its own thread, woken by `notify` (inotify) events under
 //! the pods root and the glob directories, and polling every 100 ms regardless (the fallback
 //! when inotify is unavailable or out of watches). [`LogsRuntime::shutdown`] commits what was
-//! read, with its checkpoint, before returning.
+//! read, with its checkpoint, before returning. The watcher's thread also opens each new live
+//! pod log file on its create event ([`early`]), so that a file rotated and deleted before the
+//! tailer looked is still read.
 //!
 //! Modules: [`path`] (what paths say), [`decode`] (CRI / Docker / raw lines), [`file`] (one
-//! tailed file), [`checkpoint`], [`tailer`] (the loop), [`metrics`].
+//! tailed file), [`checkpoint`], [`early`] (handles held from creation), [`tailer`] (the loop
+//! and its bounds), [`metrics`] (including the bytes lost by a limit).
 
 pub mod checkpoint;
 pub mod decode;
