@@ -23,7 +23,8 @@
 //! rotation is held from its first byte), and while reading, the paths of open live files are
 //! checked every `live_check`: a rotation seen there triggers a scan at once instead of at
 //! the next `scan_interval`. Unread data is given up only by a limit, and its bytes are
-//! counted in `lookout_log_bytes_lost_total{reason}` (see [`super::metrics::LossReason`]):
+//! counted in `lookout_log_bytes_lost_total{reason}` (see [`super::metrics::LossReason`]; the
+//! code is in the `bounds` submodule):
 //! - `released`: a file gone for `release_timeout` and still not read to its end;
 //! - `backlog_limit`: deleted files held open hold more than `max_deleted_backlog` unread
 //!   bytes (disk the kubelet meant to free); the ones deleted first are given up;
@@ -39,6 +40,8 @@
 //! Commits happen by count and time ([`CommitPolicy`]); each carries the checkpoint as its
 //! payload, then the checkpoint file is written.
 
+mod bounds;
+
 use super::checkpoint::{Checkpoint, Record};
 use super::decode::{Entry, Format};
 use super::early::EarlyOpen;
@@ -46,6 +49,7 @@ use super::file::{Tail, identity, read_head, read_head_of};
 use super::metrics::{DropReason, LogMetrics, LossReason};
 use super::path::{self, FileKind};
 use super::podmeta::PodLabels;
+use bounds::{Seen, Vanished};
 use lookout_store::Labels;
 use lookout_store::logs::{CommitPolicy, IndexWriterHandle, LogIndex, LogLine, LogWriter};
 use std::collections::{HashMap, HashSet};
@@ -153,55 +157,6 @@ pub struct Tailer {
     last_live_check: Instant,
     /// Files listed by the last scan that were gone when it tried to open them.
     vanished: Vec<Vanished>,
-}
-
-/// A listed file that was gone before it could be opened (see [`Tailer::note_vanished`]).
-struct Vanished {
-    dev: u64,
-    ino: u64,
-    seen: Seen,
-    dir: PathBuf,
-    /// Its size at listing minus what had been read of it.
-    unread: u64,
-}
-
-/// What tells a file from a later one that reuses its inode number: a log file only grows
-/// (until it is truncated, which the reader handles apart), and its birth time, where the
-/// file system records one, does not change.
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    len: u64,
-    born: Option<SystemTime>,
-}
-
-impl Seen {
-    fn of(m: &std::fs::Metadata) -> Seen {
-        Seen {
-            len: m.len(),
-            born: m.created().ok(),
-        }
-    }
-
-    /// Whether `later` can be this file seen later.
-    fn same_file(&self, later: &Seen) -> bool {
-        later.len >= self.len
-            && match (self.born, later.born) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
-    }
-}
-
-/// Whether a directory has an entry for this file (a second look, by inode, before a
-/// vanished file is counted as lost).
-fn dir_holds(dir: &Path, ino: u64, seen: &Seen) -> bool {
-    use std::os::unix::fs::DirEntryExt;
-    std::fs::read_dir(dir).is_ok_and(|rd| {
-        rd.filter_map(|e| e.ok()).any(|e| {
-            e.ino() == ino
-                && std::fs::metadata(e.path()).is_ok_and(|m| seen.same_file(&Seen::of(&m)))
-        })
-    })
 }
 
 fn now_ns() -> i64 {
@@ -476,119 +431,6 @@ impl Tailer {
         }
     }
 
-    /// Starts reading, through the handle the watcher opened when they were created, live
-    /// files that were deleted before any scan listed them (the others are listed and opened
-    /// by path; their early handle is dropped).
-    fn adopt(
-        &mut self,
-        early: Vec<(PathBuf, std::fs::File)>,
-        present: &HashMap<(u64, u64), Seen>,
-        now: Instant,
-    ) {
-        use std::os::unix::fs::MetadataExt;
-        let Some(root) = self.opts.pods_root.clone() else {
-            return;
-        };
-        for (p, f) in early {
-            let Ok(meta) = f.metadata() else {
-                continue;
-            };
-            let key = (meta.dev_(), meta.ino_());
-            let tracked = self.tails.iter().any(|t| (t.id.dev, t.id.ino) == key);
-            if tracked || present.contains_key(&key) || meta.nlink() > 0 || meta.len() == 0 {
-                continue;
-            }
-            let Some(labels) = path::pod_labels(&root, &p, &self.opts.node) else {
-                continue;
-            };
-            let Ok(head) = read_head_of(&f) else {
-                continue;
-            };
-            if self
-                .done
-                .iter()
-                .any(|r| (r.id.dev, r.id.ino) == key && r.id.fp_matches(&head))
-            {
-                continue;
-            }
-            let id = identity(&meta, &head);
-            match Tail::with_file(
-                f,
-                &p,
-                FileKind::Live,
-                id,
-                0,
-                labels,
-                Format::Kube,
-                self.opts.max_line_size,
-                self.opts.rate_limit_bytes,
-            ) {
-                Ok(mut t) => {
-                    self.attach_pod_labels(&mut t, now);
-                    t.gone_since = Some(now);
-                    self.metrics.files_opened.fetch_add(1, Relaxed);
-                    self.metrics.files_adopted.fetch_add(1, Relaxed);
-                    self.tails.push(t);
-                }
-                Err(e) => {
-                    tracing::warn!(path = %p.display(), error = %e, "cannot read a deleted log file held since its creation");
-                }
-            }
-        }
-    }
-
-    /// Remembers a listed file that was gone when the tailer tried to open it. It may have
-    /// been renamed (then the next scan finds it under its new name) or deleted: the next
-    /// scan tells, and counts its unread bytes as lost (reason `rotated_unread`) if it is
-    /// found under no name. `offset`: where reading would have started, when known; else
-    /// what an earlier handle on the same file read. A `.gz` is a copy of a rotated file
-    /// (counted through that file if it was seen) and is not counted.
-    fn note_vanished(
-        &mut self,
-        c: &Candidate,
-        meta: &std::fs::Metadata,
-        offset: Option<u64>,
-        first_scan: bool,
-    ) {
-        if c.kind == FileKind::Gz || (self.fresh_node && first_scan && self.opts.start_at_end) {
-            return;
-        }
-        let key = (meta.dev_(), meta.ino_());
-        let offset = offset.unwrap_or_else(|| {
-            self.done
-                .iter()
-                .chain(self.restore.iter())
-                .find(|r| (r.id.dev, r.id.ino) == key)
-                .map_or(0, |r| r.offset)
-        });
-        let unread = meta.len().saturating_sub(offset);
-        if unread > 0 {
-            self.vanished.push(Vanished {
-                dev: key.0,
-                ino: key.1,
-                seen: Seen::of(meta),
-                dir: container_dir(&c.path).to_path_buf(),
-                unread,
-            });
-        }
-    }
-
-    /// Counts the files that vanished before the previous scan could open them and are
-    /// still nowhere (`present`: the files this scan listed).
-    fn settle_vanished(&mut self, pending: Vec<Vanished>, present: &HashMap<(u64, u64), Seen>) {
-        for v in pending {
-            let found = present
-                .get(&(v.dev, v.ino))
-                .is_some_and(|s| v.seen.same_file(s))
-                || dir_holds(&v.dir, v.ino, &v.seen);
-            if found {
-                continue;
-            }
-            tracing::debug!(dir = %v.dir.display(), bytes = v.unread, "log file deleted before it could be read");
-            self.metrics.lost(LossReason::RotatedUnread, v.unread);
-        }
-    }
-
     /// Gives a newly opened pod file its pod's labels; when the pod is not known yet and a
     /// discovery feeds the map, the file waits (unread) for them until the deadline.
     fn attach_pod_labels(&self, t: &mut Tail, now: Instant) {
@@ -747,56 +589,6 @@ impl Tailer {
             ti += 1;
         }
         total
-    }
-
-    /// Called every `live_check` while reading: when the path of an open live file names
-    /// another file now (it was rotated), scans at once, so that the new live file is held
-    /// open (and read later even if it is rotated and deleted meanwhile) instead of waiting
-    /// for the next periodic scan while the reader is busy. Cost: one `stat` per open live
-    /// file per `live_check`.
-    fn check_live(&mut self) {
-        let rotated = self.tails.iter().any(|t| {
-            t.kind == FileKind::Live
-                && t.gone_since.is_none()
-                && !std::fs::metadata(&t.path)
-                    .is_ok_and(|m| (m.dev_(), m.ino_()) == (t.id.dev, t.id.ino))
-        });
-        if rotated {
-            self.scan();
-        }
-    }
-
-    /// The deleted files to give up so that the unread bytes held in deleted files stay
-    /// within `max_deleted_backlog`: those that went away first (their data is the oldest).
-    /// Cost: one `fstat` per open file that went away.
-    fn over_backlog(&self) -> Vec<(u64, u64)> {
-        let limit = self.opts.max_deleted_backlog;
-        if limit == 0 {
-            return Vec::new();
-        }
-        let mut held: Vec<(Instant, u64, (u64, u64))> = self
-            .tails
-            .iter()
-            .filter_map(|t| {
-                let since = t.gone_since?;
-                let unread = t.deleted_unread()?;
-                Some((since, unread, (t.id.dev, t.id.ino)))
-            })
-            .collect();
-        let mut total: u64 = held.iter().map(|h| h.1).sum();
-        if total <= limit {
-            return Vec::new();
-        }
-        held.sort_by_key(|h| h.0);
-        let mut out = Vec::new();
-        for (_, unread, key) in held {
-            if total <= limit {
-                break;
-            }
-            total -= unread;
-            out.push(key);
-        }
-        out
     }
 
     /// Releases finished files: rotated or deleted, read to the end and idle; and files
@@ -965,33 +757,5 @@ impl MetaExt for std::fs::Metadata {
     }
     fn ino_(&self) -> u64 {
         std::os::unix::fs::MetadataExt::ino(self)
-    }
-}
-
-#[cfg(test)]
-impl Tailer {
-    /// Test hook: handles `path` as a scan does a listed file whose metadata was `meta` (so a
-    /// test can delete the file between the listing and the open, which a scan only meets by
-    /// a race).
-    pub(super) fn track_as_listed(&mut self, path: &Path, meta: &std::fs::Metadata) {
-        let (Some(root), Some(kind)) = (
-            self.opts.pods_root.clone(),
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(path::classify),
-        ) else {
-            return;
-        };
-        let Some(labels) = path::pod_labels(&root, path, &self.opts.node) else {
-            return;
-        };
-        let c = Candidate {
-            path: path.to_path_buf(),
-            kind,
-            labels,
-            format: Format::Kube,
-        };
-        let first_scan = !self.scanned_once;
-        self.track(c, meta, Instant::now(), first_scan);
     }
 }
