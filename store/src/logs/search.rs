@@ -17,7 +17,7 @@
 
 use super::error::{LogError, Result};
 use super::partition::Partition;
-use super::schema::{Fields, decode_stream};
+use super::schema::{Fields, MetaFields, decode_stream, unpack_meta};
 use super::{Direction, Level, LogIndex, LogQuery, LogRow, LogSearcher, SelectorStats};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
@@ -49,12 +49,34 @@ fn resolve(cache: &mut StreamCache, key: &str, matchers: &[Matcher]) -> Option<A
     v
 }
 
+/// A segment's level / length / flags columns, in its partition's form.
+enum MetaCols {
+    Packed(Column<u64>),
+    Separate {
+        level: Column<u64>,
+        len: Column<u64>,
+        flags: Column<u64>,
+    },
+}
+
+impl MetaCols {
+    /// `(level, len, flags)` of `doc`.
+    fn get(&self, doc: DocId) -> (u64, u64, u64) {
+        match self {
+            MetaCols::Packed(m) => unpack_meta(m.first(doc).unwrap_or(0)),
+            MetaCols::Separate { level, len, flags } => (
+                level.first(doc).unwrap_or(0),
+                len.first(doc).unwrap_or(0),
+                flags.first(doc).unwrap_or(0),
+            ),
+        }
+    }
+}
+
 struct SegView<'a> {
     reader: &'a SegmentReader,
     ts: Column<i64>,
-    level: Column<u64>,
-    len: Column<u64>,
-    flags: Column<u64>,
+    meta: MetaCols,
     stream: Option<StrColumn>,
     /// Stream labels by column ordinal, filled lazily.
     by_ord: Vec<Option<Option<Arc<Labels>>>>,
@@ -78,9 +100,16 @@ impl<'a> SegView<'a> {
         Ok(SegView {
             reader,
             ts: ff.i64("ts").map_err(|e| idx_err(p, e))?,
-            level: ff.u64("level").map_err(|e| idx_err(p, e))?,
-            len: ff.u64("len").map_err(|e| idx_err(p, e))?,
-            flags: ff.u64("flags").map_err(|e| idx_err(p, e))?,
+            meta: match p.fields.meta {
+                MetaFields::Packed(_) => {
+                    MetaCols::Packed(ff.u64("meta").map_err(|e| idx_err(p, e))?)
+                }
+                MetaFields::Separate { .. } => MetaCols::Separate {
+                    level: ff.u64("level").map_err(|e| idx_err(p, e))?,
+                    len: ff.u64("len").map_err(|e| idx_err(p, e))?,
+                    flags: ff.u64("flags").map_err(|e| idx_err(p, e))?,
+                },
+            },
             stream,
             by_ord: vec![None; n],
             store: None,
@@ -131,13 +160,14 @@ impl<'a> SegView<'a> {
     }
 
     fn row(&mut self, doc: DocId, ts: i64, labels: Arc<Labels>) -> LogRow {
+        let (level, bytes, flags) = self.meta.get(doc);
         LogRow {
             ts_ns: ts,
             labels,
             line: String::new(),
-            level: Level::from_code(self.level.first(doc).unwrap_or(0)),
-            bytes: self.len.first(doc).unwrap_or(0),
-            flags: self.flags.first(doc).unwrap_or(0),
+            level: Level::from_code(level),
+            bytes,
+            flags,
         }
     }
 }

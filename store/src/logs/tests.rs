@@ -336,9 +336,7 @@ fn retention_by_size_and_time_removes_sealed_partitions_only() {
         doc.add_i64(p.fields.ts, ts);
         doc.add_text(p.fields.stream, "a\0b");
         doc.add_text(p.fields.line, "x");
-        doc.add_u64(p.fields.level, 0);
-        doc.add_u64(p.fields.len, 1);
-        doc.add_u64(p.fields.flags, 0);
+        p.fields.add_meta(&mut doc, 0, 1, 0);
         w.add_document(doc).unwrap();
         w.commit().unwrap();
     }
@@ -486,4 +484,55 @@ fn merges_keep_segments_under_the_cap_and_lose_nothing() {
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r.line, texts[i]);
     }
+}
+
+#[test]
+fn partitions_with_separate_meta_columns_are_read_and_written() {
+    // A partition in the form written before the packed `meta` column (three columns
+    // `level`, `len`, `flags`), current window so it is the active one when the index opens.
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("index");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let start = partition::window_start(now, 6 * 3600);
+    let dir = root.join(partition::dir_name(start));
+    std::fs::create_dir_all(&dir).unwrap();
+    tantivy::Index::builder()
+        .schema(schema::build_separate_meta())
+        .create_in_dir(&dir)
+        .unwrap();
+    let idx = open(d.path());
+    let p = idx.partitions().pop().unwrap();
+    assert!(matches!(p.fields.meta, schema::MetaFields::Separate { .. }));
+    let mut w = idx.writer();
+    let s = stream("default", "old");
+    let lines = [
+        LogLine {
+            ts_ns: 10,
+            line: "level=error boom",
+            flags: 0,
+        },
+        LogLine {
+            ts_ns: 11,
+            line: "cut short",
+            flags: FLAG_TRUNCATED,
+        },
+    ];
+    w.append(&s, &lines).unwrap();
+    w.commit("").unwrap();
+    let rows = all(
+        &q(vec![Matcher::equal("pod", "old")], vec![]),
+        &idx,
+        Direction::Forward,
+    );
+    let got: Vec<(Level, u64, u64)> = rows.iter().map(|r| (r.level, r.bytes, r.flags)).collect();
+    assert_eq!(
+        got,
+        vec![(Level::Error, 16, 0), (Level::Unknown, 9, FLAG_TRUNCATED)]
+    );
+    // A new partition gets the packed column.
+    let fresh = partition::Partition::open(&root, start + 6 * 3600).unwrap();
+    assert!(matches!(fresh.fields.meta, schema::MetaFields::Packed(_)));
 }

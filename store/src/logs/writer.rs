@@ -395,9 +395,12 @@ impl super::LogWriter for IndexWriterHandle {
                 doc.add_i64(f.ts, l.ts_ns);
                 doc.add_text(f.stream, &self.stream_key);
                 doc.add_text(f.line, l.line);
-                doc.add_u64(f.level, level::detect(l.line) as u64);
-                doc.add_u64(f.len, l.line.len() as u64);
-                doc.add_u64(f.flags, l.flags);
+                f.add_meta(
+                    &mut doc,
+                    level::detect(l.line) as u64,
+                    l.line.len() as u64,
+                    l.flags,
+                );
                 UserOperation::Add(doc)
             });
             a.writer
