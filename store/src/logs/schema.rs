@@ -3,7 +3,7 @@
 //! | field    | type | options | holds |
 //! |---|---|---|---|
 //! | `ts`     | i64  | fast | line timestamp, ns since the epoch |
-//! | `stream` | str  | raw term + fast (dictionary) | the stream's labels, encoded by [`encode_stream`] |
+//! | `stream` | str  | fast (dictionary; older partitions also a raw term) | the stream's labels, encoded by [`encode_stream`] |
 //! | `line`   | text | positions + stored (zstd doc store) | the line, tokenized by [`super::tokenizer`] |
 //! | `meta`   | u64  | fast | [`pack_meta`]: line length in bytes, flags ([`FLAG_TRUNCATED`], ...) and [`super::level::Level`] code |
 //!
@@ -97,16 +97,10 @@ impl Fields {
 pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let ts = b.add_i64_field("ts", FAST);
-    // Raw term (for selector queries) and fast (the per-segment label dictionary); no
-    // fieldnorms: nothing is scored.
-    let stream_opts = TextOptions::default()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer("raw")
-                .set_index_option(IndexRecordOption::Basic)
-                .set_fieldnorms(false),
-        )
-        .set_fast("raw");
+    // Fast only: the column's per-segment dictionary holds each stream once, documents carry
+    // its ordinal, and selectors are resolved on that dictionary (see `search`). Partitions
+    // written before also index it as a raw term; that index is no longer read.
+    let stream_opts = TextOptions::default().set_fast("raw");
     let stream = b.add_text_field("stream", stream_opts);
     let line_opts = TextOptions::default()
         .set_indexing_options(
@@ -129,13 +123,28 @@ pub fn build() -> (Schema, Fields) {
     )
 }
 
-/// The schema of partitions written before the `meta` column (tests build such partitions).
-pub fn build_separate_meta() -> Schema {
+/// The schema partitions were written with before the packed `meta` column and the
+/// unindexed `stream` (tests build such partitions to check they are still read and written).
+pub fn build_legacy() -> Schema {
     let (base, _) = build();
     let mut b = Schema::builder();
     for (_, entry) in base.fields() {
-        if entry.name() != "meta" {
-            b.add_field(entry.clone());
+        match entry.name() {
+            "meta" => {}
+            "stream" => {
+                let opts = TextOptions::default()
+                    .set_indexing_options(
+                        TextFieldIndexing::default()
+                            .set_tokenizer("raw")
+                            .set_index_option(IndexRecordOption::Basic)
+                            .set_fieldnorms(false),
+                    )
+                    .set_fast("raw");
+                b.add_text_field("stream", opts);
+            }
+            _ => {
+                b.add_field(entry.clone());
+            }
         }
     }
     b.add_u64_field("level", FAST);

@@ -1,12 +1,17 @@
 //! The searcher: [`LogSearcher`] over a [`LogIndex`].
 //!
 //! A search takes a snapshot of the partitions overlapping its range, and in each:
-//! 1. resolves the stream selector against the `stream` terms of every segment (streams are
-//!    few; each distinct label set is decoded and matched once per search);
-//! 2. builds a tantivy query: the matching streams (a term set, skipped when every stream
-//!    matches) AND the pushed-down line filters ([`super::filter::pushdown`]);
+//! 1. resolves the stream selector against the dictionary of every segment's `stream` column
+//!    (streams are few; each distinct label set is decoded and matched once per search),
+//!    giving the column ordinals that match;
+//! 2. builds a tantivy query from the pushed-down line filters ([`super::filter::pushdown`]);
 //! 3. walks the matching documents of each segment whose `ts` range overlaps, reading `ts`
-//!    from the fast column and dropping those outside the range.
+//!    (and, unless every stream matches, the stream ordinal) from the fast columns and
+//!    dropping those outside the range or of other streams.
+//!
+//! The stream is not looked up through postings: partitions written since the `stream` field
+//! stopped being indexed have none (indexing it was ~8% of ingest CPU), older ones still
+//! do and are searched the same way.
 //!
 //! `select` keeps the best `page` candidates by (time, position) in a bounded heap, reads
 //! their lines in order, applies the exact filters and the caller's `keep`, and pages on
@@ -24,10 +29,10 @@ use crate::matcher::Matcher;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query};
 use tantivy::schema::Value;
 use tantivy::store::StoreReader;
-use tantivy::{DocId, Searcher, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocId, Searcher, SegmentReader, TantivyDocument};
 
 /// Decoded stream label sets of one search, by `stream` term; `None`: does not match.
 type StreamCache = HashMap<String, Option<Arc<Labels>>>;
@@ -80,6 +85,8 @@ struct SegView<'a> {
     stream: Option<StrColumn>,
     /// Stream labels by column ordinal, filled lazily.
     by_ord: Vec<Option<Option<Arc<Labels>>>>,
+    /// Ordinals of the streams the selector matches; `None`: every stream matches.
+    allowed: Option<Vec<bool>>,
     store: Option<StoreReader>,
 }
 
@@ -112,8 +119,44 @@ impl<'a> SegView<'a> {
             },
             stream,
             by_ord: vec![None; n],
+            allowed: None,
             store: None,
         })
+    }
+
+    /// Resolves `matchers` against every stream of the segment: sets `allowed` and returns
+    /// whether any stream matches.
+    fn select_streams(&mut self, cache: &mut StreamCache, matchers: &[Matcher]) -> bool {
+        let n = self.by_ord.len();
+        let mut allowed = vec![false; n];
+        let mut key = String::new();
+        if let Some(col) = &self.stream {
+            for (ord, slot) in allowed.iter_mut().enumerate() {
+                key.clear();
+                if let Ok(true) = col.ord_to_str(ord as u64, &mut key) {
+                    let v = resolve(cache, &key, matchers);
+                    *slot = v.is_some();
+                    self.by_ord[ord] = Some(v);
+                }
+            }
+        }
+        let any = allowed.iter().any(|&a| a);
+        let all = allowed.iter().all(|&a| a);
+        self.allowed = if all { None } else { Some(allowed) };
+        any
+    }
+
+    /// Whether `doc` is of a stream the selector matches.
+    #[inline]
+    fn stream_allowed(&self, doc: DocId) -> bool {
+        match (&self.allowed, &self.stream) {
+            (None, _) => true,
+            (Some(a), Some(col)) => col
+                .ords()
+                .first(doc)
+                .is_some_and(|o| a.get(o as usize).copied().unwrap_or(false)),
+            (Some(_), None) => false,
+        }
     }
 
     fn overlaps(&self, start: i64, end: i64) -> bool {
@@ -185,53 +228,23 @@ impl LogIndex {
     }
 }
 
-/// Stream terms of `pv` matching `matchers`, and whether every stream matched.
-fn matching_streams(
-    pv: &PartView,
-    matchers: &[Matcher],
-    cache: &mut StreamCache,
-) -> Result<(Vec<String>, bool)> {
-    let f = pv.part.fields;
-    let mut seen = BTreeSet::new();
-    let mut all = true;
-    for seg in pv.searcher.segment_readers() {
-        let inv = seg
-            .inverted_index(f.stream)
-            .map_err(|e| idx_err(&pv.part, e))?;
-        let mut st = inv
-            .terms()
-            .stream()
-            .map_err(|e| LogError::io(&pv.part.dir, e))?;
-        while st.advance() {
-            let Ok(k) = std::str::from_utf8(st.key()) else {
-                continue;
-            };
-            if resolve(cache, k, matchers).is_some() {
-                seen.insert(k.to_string());
-            } else {
-                all = false;
-            }
-        }
-    }
-    Ok((seen.into_iter().collect(), all))
-}
-
-/// The query of one partition, `None` when no stream matches.
+/// The query of one partition (its line filters), `None` when no stream of any of `segs`
+/// matches the selector; sets each segment's `allowed` streams.
 fn partition_query(
     pv: &PartView,
+    segs: &mut [SegView<'_>],
     q: &LogQuery,
     cache: &mut StreamCache,
 ) -> Result<Option<Box<dyn Query>>> {
     let f = pv.part.fields;
-    let (streams, all) = matching_streams(pv, &q.matchers, cache)?;
-    if streams.is_empty() {
+    let mut any = false;
+    for sv in segs.iter_mut() {
+        any |= sv.select_streams(cache, &q.matchers);
+    }
+    if !any {
         return Ok(None);
     }
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    if !all {
-        let terms = streams.iter().map(|s| Term::from_field_text(f.stream, s));
-        clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
-    }
     for lq in super::filter::pushdown(&pv.searcher, f.line, &q.filters, (q.start_ns, q.end_ns))? {
         clauses.push((Occur::Must, lq));
     }
@@ -258,7 +271,7 @@ fn for_each_doc(
         .weight(EnableScoring::disabled_from_searcher(&pv.searcher))
         .map_err(|e| idx_err(&pv.part, e))?;
     for (si, seg) in segs.iter().enumerate() {
-        if !seg.overlaps(start, end) {
+        if !seg.overlaps(start, end) || seg.allowed.as_ref().is_some_and(|a| !a.contains(&true)) {
             continue;
         }
         let mut stop = false;
@@ -271,6 +284,7 @@ fn for_each_doc(
                     if let Some(ts) = seg.ts.first(d)
                         && ts >= start
                         && ts < end
+                        && seg.stream_allowed(d)
                         && !f(si, d, ts)
                     {
                         stop = true;
@@ -329,8 +343,9 @@ impl LogSearcher for LogIndex {
         let mut queries = Vec::with_capacity(views.len());
         let mut segs = Vec::with_capacity(views.len());
         for pv in &views {
-            queries.push(partition_query(pv, q, &mut cache)?);
-            segs.push(seg_views(pv)?);
+            let mut sv = seg_views(pv)?;
+            queries.push(partition_query(pv, &mut sv, q, &mut cache)?);
+            segs.push(sv);
         }
         let mut cursor: Option<Key> = None;
         let mut page = limit.clamp(64, 1 << 16);
@@ -400,10 +415,10 @@ impl LogSearcher for LogIndex {
         let need_line = need_line || !q.filters.is_empty();
         let mut cache = StreamCache::new();
         for pv in self.views(q.start_ns, q.end_ns) {
-            let Some(query) = partition_query(&pv, q, &mut cache)? else {
+            let mut segs = seg_views(&pv)?;
+            let Some(query) = partition_query(&pv, &mut segs, q, &mut cache)? else {
                 continue;
             };
-            let mut segs = seg_views(&pv)?;
             let mut err = None;
             let mut stopped = false;
             // Collect per segment, then read rows (the walk borrows the segment views).
@@ -470,18 +485,19 @@ impl LogSearcher for LogIndex {
                 if seg.num_docs() == 0 || ts.min_value() >= end_ns || ts.max_value() < start_ns {
                     continue;
                 }
-                let inv = seg
-                    .inverted_index(pv.part.fields.stream)
-                    .map_err(|e| idx_err(&pv.part, e))?;
-                let mut st = inv
-                    .terms()
-                    .stream()
-                    .map_err(|e| LogError::io(&pv.part.dir, e))?;
-                while st.advance() {
-                    let Ok(k) = std::str::from_utf8(st.key()) else {
-                        continue;
-                    };
-                    if let Some(l) = resolve(&mut cache, k, matchers) {
+                let Some(col) = seg
+                    .fast_fields()
+                    .str("stream")
+                    .map_err(|e| idx_err(&pv.part, e))?
+                else {
+                    continue;
+                };
+                let mut key = String::new();
+                for ord in 0..col.num_terms() as u64 {
+                    key.clear();
+                    if let Ok(true) = col.ord_to_str(ord, &mut key)
+                        && let Some(l) = resolve(&mut cache, &key, matchers)
+                    {
                         out.insert((*l).clone());
                     }
                 }

@@ -487,9 +487,10 @@ fn merges_keep_segments_under_the_cap_and_lose_nothing() {
 }
 
 #[test]
-fn partitions_with_separate_meta_columns_are_read_and_written() {
+fn legacy_partitions_are_read_and_written() {
     // A partition in the form written before the packed `meta` column (three columns
-    // `level`, `len`, `flags`), current window so it is the active one when the index opens.
+    // `level`, `len`, `flags`) and with `stream` indexed as a term, in the current window so
+    // it is the active one when the index opens.
     let d = tempfile::tempdir().unwrap();
     let root = d.path().join("index");
     let now = std::time::SystemTime::now()
@@ -500,7 +501,7 @@ fn partitions_with_separate_meta_columns_are_read_and_written() {
     let dir = root.join(partition::dir_name(start));
     std::fs::create_dir_all(&dir).unwrap();
     tantivy::Index::builder()
-        .schema(schema::build_separate_meta())
+        .schema(schema::build_legacy())
         .create_in_dir(&dir)
         .unwrap();
     let idx = open(d.path());
@@ -521,7 +522,19 @@ fn partitions_with_separate_meta_columns_are_read_and_written() {
         },
     ];
     w.append(&s, &lines).unwrap();
+    let other = [LogLine {
+        ts_ns: 12,
+        line: "level=info other stream",
+        flags: 0,
+    }];
+    w.append(&stream("default", "other"), &other).unwrap();
     w.commit("").unwrap();
+    assert_eq!(
+        idx.series(&[Matcher::equal("namespace", "default")], 0, i64::MAX)
+            .unwrap()
+            .len(),
+        2
+    );
     let rows = all(
         &q(vec![Matcher::equal("pod", "old")], vec![]),
         &idx,
