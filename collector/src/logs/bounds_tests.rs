@@ -186,6 +186,37 @@ fn a_held_file_renamed_and_deleted_is_read_completely() {
 }
 
 #[test]
+fn a_file_read_to_its_end_then_written_rotated_and_deleted_is_not_released_early() {
+    let env = Env::new();
+    let d = env.cdir();
+    append(&d.join("0.log"), &cri(0, 10));
+    let idx = env.index();
+    let m = Arc::new(LogMetrics::default());
+    let mut t = Tailer::new(env.opts(), &idx, m.clone());
+    t.scan();
+    t.pump();
+    t.pump();
+    assert_eq!(lines_read(&m), cri(0, 10).len() as u64, "read to its end");
+    // Written after that read, then rotated and deleted before the next read: the end-of-file
+    // state is stale, so release (idle time 0 here) must not drop the file.
+    append(&d.join("0.log"), &cri(10, 400));
+    let r = d.join("0.log.20240101-000001");
+    std::fs::rename(d.join("0.log"), &r).unwrap();
+    t.scan();
+    std::fs::remove_file(&r).unwrap();
+    t.scan();
+    t.release();
+    let got = step_until(&mut t, &idx, |l| l.len() >= 400);
+    assert_eq!(got, expect(0..400));
+    assert_eq!(lost(&m), (0, 0));
+    assert_eq!(m.lost_total(LossReason::BacklogLimit), 0);
+}
+
+fn lines_read(m: &LogMetrics) -> u64 {
+    m.bytes_read.load(Relaxed)
+}
+
+#[test]
 fn the_next_live_file_is_held_as_soon_as_a_rotation_is_seen() {
     let env = Env::new();
     let d = env.cdir();

@@ -616,7 +616,11 @@ impl Tailer {
                 .gone_since
                 .is_some_and(|g| g.elapsed() >= self.opts.release_timeout);
             let over_backlog = over.contains(&(t.id.dev, t.id.ino));
-            let finished = !limits_only && (finished_gz || rotated_idle || gone_idle);
+            // `at_eof` is from the file's last read, which may be a long read round ago: a
+            // rotated or deleted file is finished only if nothing was written since (its
+            // writer moved to the next file, so then nothing will be).
+            let finished =
+                !limits_only && (finished_gz || ((rotated_idle || gone_idle) && t.lag() == 0));
             if !(finished || timed_out || over_backlog) {
                 i += 1;
                 continue;
