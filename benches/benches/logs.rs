@@ -3,7 +3,7 @@
 //!
 //! The search corpus is the issue's: 10 M lines (`LOGS_BENCH_SEARCH_LINES`) over two hours,
 //! searched over the second hour. It is built once and cached under
-//! `<target>/bench-data/logs-search-<lines>-tiered/` (delete it to rebuild). Ingest throughput is
+//! `<target>/bench-data/logs-search-<lines>-v3/` (delete it to rebuild). Ingest throughput is
 //! printed per wall second and per CPU second of the process (all threads: the tailer and
 //! tantivy's indexing thread), the latter being the "one core" figure on a shared machine.
 //! Sizes and memory are printed as `logs/...` lines before the criterion groups. Sample sizes
@@ -245,7 +245,7 @@ fn bench_search(c: &mut Criterion) {
         .unwrap_or(10_000_000);
     let dir = target_dir()
         .join("bench-data")
-        .join(format!("logs-search-{n}-tiered"));
+        .join(format!("logs-search-{n}-v3"));
     if !dir.join("complete").exists() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -302,6 +302,18 @@ fn bench_search(c: &mut Criterion) {
     g.bench_function("latest_100_no_filter", |b| {
         b.iter(|| {
             idx.select(&hour, Direction::Backward, 100, &mut |_| true)
+                .unwrap()
+                .len()
+        })
+    });
+    // One stream of the 20 (selectors are resolved on the stream column, not postings).
+    let one = LogQuery {
+        matchers: vec![Matcher::equal("pod", "pod-3")],
+        ..hour.clone()
+    };
+    g.bench_function("latest_100_one_stream", |b| {
+        b.iter(|| {
+            idx.select(&one, Direction::Backward, 100, &mut |_| true)
                 .unwrap()
                 .len()
         })
