@@ -345,6 +345,38 @@ fn deleted_files_beyond_the_backlog_limit_are_given_up_oldest_first() {
 }
 
 #[test]
+fn a_file_first_seen_by_its_rename_event_is_read_after_delete() {
+    use super::early::EarlyOpen;
+    use notify::event::{ModifyKind, RenameMode};
+    let env = Env::new();
+    let d = env.cdir();
+    let early = Arc::new(EarlyOpen::new(env.dir.path().join("pods"), 16));
+    let mut o = env.opts();
+    o.early = Some(early.clone());
+    let idx = env.index();
+    let m = Arc::new(LogMetrics::default());
+    let mut t = Tailer::new(o, &idx, m.clone());
+    t.scan();
+    // Created and filled, its create event handled too late (the path already named the next
+    // file); the rename event's destination is held; then deleted before any scan.
+    let a = d.join("0.log");
+    append(&a, &cri(0, 50));
+    let r = d.join("0.log.20240101-000001");
+    std::fs::rename(&a, &r).unwrap();
+    let ev = notify::Event::new(notify::EventKind::Modify(ModifyKind::Name(
+        RenameMode::Both,
+    )))
+    .add_path(a.clone())
+    .add_path(r.clone());
+    early.on_event(&ev);
+    std::fs::remove_file(&r).unwrap();
+    let got = step_until(&mut t, &idx, |l| l.len() >= 50);
+    assert_eq!(got, expect(0..50), "each line once");
+    assert_eq!(m.files_adopted.load(Relaxed), 1);
+    assert_eq!(lost(&m), (0, 0));
+}
+
+#[test]
 fn a_live_file_held_since_its_creation_is_read_after_rename_and_delete() {
     use super::early::EarlyOpen;
     let env = Env::new();
@@ -369,7 +401,8 @@ fn a_live_file_held_since_its_creation_is_read_after_rename_and_delete() {
     append(&b, "");
     early.hold(&b);
     append(&b, &cri(100, 110));
-    // Not held: rotated names, and paths outside the pods root.
+    // Not held: paths outside the pods root. Held but listed (so read by path): an empty
+    // rotated file.
     let other = tempfile::tempdir().unwrap();
     append(&other.path().join("x.log"), "x\n");
     early.hold(&other.path().join("x.log"));

@@ -4,13 +4,15 @@
 //! index commit; a fast writer whose runtime rotates every few MB and deletes old rotated files
 //! can create, fill, rotate and delete a file in that time, and a file deleted before anyone
 //! opened it is gone without a trace. So the file-system watcher, on its own thread, opens
-//! every `<n>.log` created under the pods root as soon as the event arrives ([`EarlyOpen::hold`])
+//! every `<n>.log` created under the pods root as soon as the event arrives, and every
+//! `<n>.log.<timestamp>` renamed into place ([`EarlyOpen::hold`]),
 //! and keeps the handle here until the next scan takes it ([`EarlyOpen::take`]): the scan
 //! adopts the handles of files no longer listed (renamed and deleted meanwhile) and reads them
 //! through the handle; the others it opens by path as usual and drops the early handle.
 //!
 //! Invariants: at most `cap` handles are held (beyond that new files wait for the scan, as
-//! without this module); only live pod log files (`*.log` under the pods root) are held.
+//! without this module); only pod log files (`*.log` and rotated `*.log.<ts>` under the pods
+//! root) are held.
 //! Cost: one `open` per created log file on the watcher thread, one mutex per event.
 
 use super::path::{self, FileKind};
@@ -37,12 +39,12 @@ impl EarlyOpen {
 
     /// Opens and holds `p` if it is a live pod log file (called for created paths).
     pub fn hold(&self, p: &Path) {
-        let live = p
+        let kind = p
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(path::classify)
-            == Some(FileKind::Live);
-        if !live || !p.starts_with(&self.pods_root) {
+            .and_then(path::classify);
+        let wanted = matches!(kind, Some(FileKind::Live | FileKind::Rotated));
+        if !wanted || !p.starts_with(&self.pods_root) {
             return;
         }
         let Ok(mut held) = self.held.lock() else {
@@ -58,12 +60,24 @@ impl EarlyOpen {
         }
     }
 
-    /// Handles a watcher event: holds the files it says were created.
+    /// Handles a watcher event: holds the files it says were created, and the rotated files
+    /// it says were renamed into place (a file created and rotated before its create event
+    /// was handled is still held from its new name, until it is deleted).
     pub fn on_event(&self, e: &notify::Event) {
-        if matches!(e.kind, notify::EventKind::Create(_)) {
-            for p in &e.paths {
-                self.hold(p);
+        use notify::EventKind;
+        use notify::event::{ModifyKind, RenameMode};
+        match e.kind {
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                for p in &e.paths {
+                    self.hold(p);
+                }
             }
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+                if let Some(p) = e.paths.get(1) {
+                    self.hold(p);
+                }
+            }
+            _ => {}
         }
     }
 
