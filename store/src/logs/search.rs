@@ -34,7 +34,7 @@ use tantivy::schema::Value;
 use tantivy::store::StoreReader;
 use tantivy::{DocId, Searcher, SegmentReader, TantivyDocument};
 
-/// Decoded stream label sets of one search, by `stream` term; `None`: does not match.
+/// Decoded stream label sets of one search, by encoded `stream` value; `None`: does not match.
 type StreamCache = HashMap<String, Option<Arc<Labels>>>;
 
 fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
