@@ -344,19 +344,51 @@ fn deleted_files_beyond_the_backlog_limit_are_given_up_oldest_first() {
     );
 }
 
-#[test]
-fn a_file_first_seen_by_its_rename_event_is_read_after_delete() {
-    use super::early::EarlyOpen;
-    use notify::event::{ModifyKind, RenameMode};
+/// A tailer with an early-open list, after its first scan of an empty container directory
+/// (`env` owns the temporary directory: keep it alive).
+struct EarlyEnv {
+    env: Env,
+    d: PathBuf,
+    early: Arc<super::early::EarlyOpen>,
+    idx: Arc<LogIndex>,
+    m: Arc<LogMetrics>,
+    t: Tailer,
+}
+
+fn early_env() -> EarlyEnv {
     let env = Env::new();
     let d = env.cdir();
-    let early = Arc::new(EarlyOpen::new(env.dir.path().join("pods"), 16));
+    let early = Arc::new(super::early::EarlyOpen::new(
+        env.dir.path().join("pods"),
+        16,
+    ));
     let mut o = env.opts();
     o.early = Some(early.clone());
     let idx = env.index();
     let m = Arc::new(LogMetrics::default());
     let mut t = Tailer::new(o, &idx, m.clone());
     t.scan();
+    EarlyEnv {
+        env,
+        d,
+        early,
+        idx,
+        m,
+        t,
+    }
+}
+
+#[test]
+fn a_file_first_seen_by_its_rename_event_is_read_after_delete() {
+    use notify::event::{ModifyKind, RenameMode};
+    let EarlyEnv {
+        env: _env,
+        d,
+        early,
+        idx,
+        m,
+        mut t,
+    } = early_env();
     // Created and filled, its create event handled too late (the path already named the next
     // file); the rename event's destination is held; then deleted before any scan.
     let a = d.join("0.log");
@@ -378,16 +410,14 @@ fn a_file_first_seen_by_its_rename_event_is_read_after_delete() {
 
 #[test]
 fn a_live_file_held_since_its_creation_is_read_after_rename_and_delete() {
-    use super::early::EarlyOpen;
-    let env = Env::new();
-    let d = env.cdir();
-    let early = Arc::new(EarlyOpen::new(env.dir.path().join("pods"), 16));
-    let mut o = env.opts();
-    o.early = Some(early.clone());
-    let idx = env.index();
-    let m = Arc::new(LogMetrics::default());
-    let mut t = Tailer::new(o, &idx, m.clone());
-    t.scan();
+    let EarlyEnv {
+        env: _env,
+        d,
+        early,
+        idx,
+        m,
+        mut t,
+    } = early_env();
     // Created (the watcher holds it on the create event), filled, rotated and deleted, all
     // before the tailer's next scan.
     let a = d.join("0.log");
