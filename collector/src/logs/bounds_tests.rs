@@ -474,3 +474,65 @@ fn the_backlog_limit_holds_within_a_read_round() {
         (cri(0, 200).len() + cri(1000, 1200).len()) as u64
     );
 }
+
+#[test]
+fn a_file_deleted_while_the_agent_was_down_counts_its_unread_bytes_once() {
+    let env = Env::new();
+    let d = env.cdir();
+    let data = cri(0, 200);
+    append(&d.join("0.log"), &data);
+    // Another container's file, still there after the restart: not counted.
+    let side = env.dir.path().join("pods/ns_web_uid-web/side");
+    std::fs::create_dir_all(&side).unwrap();
+    append(&side.join("0.log"), &cri(0, 10));
+    let idx = env.index();
+    let m = Arc::new(LogMetrics::default());
+    let mut t = Tailer::new(env.opts(), &idx, m.clone());
+    t.scan();
+    t.pump();
+    t.commit();
+    drop(t);
+    // Committed: the complete lines of the first 4 KiB chunk.
+    let committed = data.as_bytes()[..4096]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap() as u64
+        + 1;
+    let unread = data.len() as u64 - committed;
+
+    // Deleted while the agent is down.
+    std::fs::remove_file(d.join("0.log")).unwrap();
+    let m2 = Arc::new(LogMetrics::default());
+    let mut t2 = Tailer::new(env.opts(), &idx, m2.clone());
+    t2.scan();
+    assert_eq!(
+        m2.lost_total(LossReason::DeletedWhileDown),
+        0,
+        "not before the second scan"
+    );
+    t2.scan();
+    assert_eq!(m2.lost_total(LossReason::DeletedWhileDown), unread);
+    t2.scan();
+    t2.pump();
+    t2.commit();
+    assert_eq!(m2.lost_total(LossReason::DeletedWhileDown), unread);
+    let mut text = String::new();
+    m2.render(&mut text);
+    assert!(text.contains(&format!(
+        "lookout_log_bytes_lost_total{{reason=\"deleted_while_down\"}} {unread}"
+    )));
+    drop(t2);
+
+    // Counted once: the next start does not count it again.
+    let m3 = Arc::new(LogMetrics::default());
+    let mut t3 = Tailer::new(env.opts(), &idx, m3.clone());
+    t3.scan();
+    t3.scan();
+    assert_eq!(m3.lost_total(LossReason::DeletedWhileDown), 0);
+    // Nothing was read twice: the side file's 10 lines and the committed ones, once each.
+    let complete = data.as_bytes()[..committed as usize]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    assert_eq!(lines(&idx).len(), 10 + complete);
+}

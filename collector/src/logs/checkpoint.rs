@@ -57,6 +57,21 @@ pub struct Record {
     pub offset: u64,
     /// Read to the end and released; never read again.
     pub done: bool,
+    /// The file's size when the checkpoint was taken (0: unknown, e.g. a `.gz`). If the file
+    /// is gone after a restart, `size - offset` bytes are known to be lost.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
+    /// Those lost bytes were counted already (by an earlier start of the agent).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lost_counted: bool,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// The whole checkpoint.
@@ -117,6 +132,8 @@ mod tests {
                 path: "/x/0.log".into(),
                 offset: 33,
                 done: false,
+                size: 40,
+                lost_counted: false,
             }],
         };
         c.write_file(&p).unwrap();
@@ -124,6 +141,10 @@ mod tests {
         assert!(c.files[0].id.fp_matches(head));
         assert!(!c.files[0].id.fp_matches(b"2024-01-02T00:00:00Z"));
         assert!(!c.files[0].id.fp_matches(b"short"));
+        // Checkpoints written before `size` existed still load.
+        let old = r#"{"seq":1,"files":[{"dev":1,"ino":2,"fp_len":0,"fp":0,"path":"/x","offset":5,"done":false}]}"#;
+        let c = Checkpoint::from_json(old).unwrap();
+        assert_eq!((c.files[0].size, c.files[0].lost_counted), (0, false));
         std::fs::write(&p, "{not json").unwrap();
         assert_eq!(Checkpoint::read_file(&p), None);
     }

@@ -203,6 +203,15 @@ impl Tail {
         }
     }
 
+    /// The file's size through the open handle (plain files; 0 for a `.gz`, whose
+    /// decompressed size is not known before it is read).
+    pub fn known_size(&self) -> u64 {
+        match &self.src {
+            Source::Plain(f) => f.metadata().map(|m| m.len()).unwrap_or(0),
+            Source::Gz(_) => 0,
+        }
+    }
+
     /// Bytes written but not read yet (plain files).
     pub fn lag(&self) -> u64 {
         match &self.src {

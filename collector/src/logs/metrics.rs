@@ -51,19 +51,25 @@ pub enum LossReason {
     /// Deleted files held open held more unread bytes than `max_deleted_backlog` allows; the
     /// ones deleted first were released: their size minus the bytes read.
     BacklogLimit,
+    /// A file the checkpoint holds was gone when the agent started again (deleted while it
+    /// was down): its size at the last checkpoint minus the bytes committed. A lower bound:
+    /// what was written after that checkpoint is not known.
+    DeletedWhileDown,
 }
 
 impl LossReason {
-    pub const ALL: [LossReason; 3] = [
+    pub const ALL: [LossReason; 4] = [
         LossReason::Released,
         LossReason::RotatedUnread,
         LossReason::BacklogLimit,
+        LossReason::DeletedWhileDown,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
             LossReason::Released => "released",
             LossReason::RotatedUnread => "rotated_unread",
             LossReason::BacklogLimit => "backlog_limit",
+            LossReason::DeletedWhileDown => "deleted_while_down",
         }
     }
 }
@@ -74,7 +80,7 @@ pub struct LogMetrics {
     pub lines_read: AtomicU64,
     pub bytes_read: AtomicU64,
     dropped: [AtomicU64; 2],
-    lost: [AtomicU64; 3],
+    lost: [AtomicU64; 4],
     pub invalid_utf8: AtomicU64,
     pub truncated_lines: AtomicU64,
     pub bad_timestamps: AtomicU64,
@@ -259,7 +265,7 @@ impl LogMetrics {
         }
         let _ = writeln!(
             s,
-            "# HELP lookout_log_bytes_lost_total Bytes of log files never read (released by a limit, or deleted before they could be opened), by reason.\n# TYPE lookout_log_bytes_lost_total counter"
+            "# HELP lookout_log_bytes_lost_total Bytes of log files never read (released by a limit, deleted before they could be opened, or deleted while the agent was down), by reason.\n# TYPE lookout_log_bytes_lost_total counter"
         );
         for (i, r) in LossReason::ALL.iter().enumerate() {
             let _ = writeln!(

@@ -29,13 +29,16 @@
 //! - `backlog_limit`: deleted files held open hold more than `max_deleted_backlog` unread
 //!   bytes (disk the kubelet meant to free); the ones deleted first are given up;
 //! - `rotated_unread`: a listed file deleted before it could be opened (size at listing;
-//!   confirmed at the next scan, which would find it again had it only been renamed).
+//!   confirmed at the next scan, which would find it again had it only been renamed);
+//! - `deleted_while_down`: a file in the checkpoint that the first two scans after a start
+//!   did not find (it was deleted while the agent was down): its size at the last checkpoint
+//!   minus its committed offset, a lower bound (what was written after that checkpoint is
+//!   not known). Counted once: the record keeps a mark.
 //!
 //! Not counted, because nothing about them is ever seen: files created, rotated and deleted
 //! between two looks at their directory (with the kubelet, which rotates at most every 10 s
 //! and keeps `containerLogMaxFiles`, that needs several rotations within one `live_check`),
-//! and files deleted while the agent was down (the checkpoint has their offset, not their
-//! size).
+//! and files created and deleted while the agent was down.
 //!
 //! Commits happen by count and time ([`CommitPolicy`]); each carries the checkpoint as its
 //! payload, then the checkpoint file is written.
@@ -150,6 +153,8 @@ pub struct Tailer {
     seq: u64,
     fresh_node: bool,
     scanned_once: bool,
+    /// The checkpoint's files not found after a start were counted as lost.
+    restore_checked: bool,
     buf: Vec<u8>,
     entries: Vec<Entry>,
     /// The pod-label map generation last applied to open files.
@@ -225,6 +230,7 @@ impl Tailer {
             seq: cp.seq,
             fresh_node,
             scanned_once: false,
+            restore_checked: false,
             entries: Vec::new(),
             pod_gen: u64::MAX,
             last_live_check: Instant::now(),
@@ -301,6 +307,13 @@ impl Tailer {
         }
         self.settle_vanished(pending, &present);
         self.adopt(early, &present, now);
+        if !first_scan && !self.restore_checked {
+            // The second scan: a checkpointed file neither scan found (nor a `.gz` of it) was
+            // deleted while the agent was down. Not the first: a `.gz` being written then
+            // could not be matched yet.
+            self.restore_checked = true;
+            self.count_deleted_while_down(&present);
+        }
         for t in &mut self.tails {
             let here = std::fs::metadata(&t.path)
                 .is_ok_and(|m| (m.dev_(), m.ino_()) == (t.id.dev, t.id.ino));
@@ -493,6 +506,21 @@ impl Tailer {
         }
     }
 
+    /// Counts the unread bytes of checkpointed files that are gone (see the module docs).
+    fn count_deleted_while_down(&mut self, present: &HashMap<(u64, u64), Seen>) {
+        for r in &mut self.restore {
+            if r.lost_counted || present.contains_key(&(r.id.dev, r.id.ino)) {
+                continue;
+            }
+            r.lost_counted = true;
+            let unread = r.size.saturating_sub(r.offset);
+            if unread > 0 {
+                tracing::warn!(path = %r.path.display(), bytes = unread, "log file deleted while the agent was down, before it was read to the end");
+                self.metrics.lost(LossReason::DeletedWhileDown, unread);
+            }
+        }
+    }
+
     /// Marks a file as finished without reading it (start at end on a fresh node).
     fn skip(&mut self, path: &Path, id: super::checkpoint::FileId, len: u64) {
         self.ignored.insert((path.to_path_buf(), id.ino));
@@ -501,6 +529,8 @@ impl Tailer {
             path: path.to_path_buf(),
             offset: len,
             done: true,
+            size: 0,
+            lost_counted: false,
         });
     }
 
@@ -647,6 +677,8 @@ impl Tailer {
                 path: t.path.clone(),
                 offset: t.safe_offset(),
                 done: true,
+                size: 0,
+                lost_counted: false,
             });
         }
         self.metrics
@@ -674,6 +706,8 @@ impl Tailer {
                 path: t.path.clone(),
                 offset: t.safe_offset(),
                 done: false,
+                size: t.known_size(),
+                lost_counted: false,
             })
             .collect();
         files.extend(self.restore.iter().cloned());
