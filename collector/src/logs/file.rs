@@ -113,23 +113,7 @@ pub fn identity(meta: &std::fs::Metadata, head: &[u8]) -> FileId {
 }
 
 impl Tail {
-    /// Opens `path` positioned at `offset` (content bytes).
-    #[allow(clippy::too_many_arguments)]
-    pub fn open(
-        path: &Path,
-        kind: FileKind,
-        id: FileId,
-        offset: u64,
-        base: Labels,
-        format: Format,
-        max_line: usize,
-        rate: u64,
-    ) -> io::Result<Tail> {
-        let f = File::open(path)?;
-        Tail::with_file(f, path, kind, id, offset, base, format, max_line, rate)
-    }
-
-    /// Tails an already open file (last known at `path`) from `offset`.
+    /// Tails an open file (last known at `path`) from `offset` (content bytes).
     #[allow(clippy::too_many_arguments)]
     pub fn with_file(
         mut f: File,
@@ -214,13 +198,7 @@ impl Tail {
 
     /// Bytes written but not read yet (plain files).
     pub fn lag(&self) -> u64 {
-        match &self.src {
-            Source::Plain(f) => f
-                .metadata()
-                .map(|m| m.len().saturating_sub(self.pos))
-                .unwrap_or(0),
-            Source::Gz(_) => 0,
-        }
+        self.known_size().saturating_sub(self.pos)
     }
 
     /// Bytes not read yet, for the loss count when the file is given up: for a plain file its

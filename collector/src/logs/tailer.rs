@@ -416,16 +416,19 @@ impl Tailer {
                 None => (identity(meta, &head), 0),
             }
         };
-        match Tail::open(
-            &c.path,
-            c.kind,
-            id,
-            offset,
-            c.labels.clone(),
-            c.format,
-            self.opts.max_line_size,
-            self.opts.rate_limit_bytes,
-        ) {
+        match std::fs::File::open(&c.path).and_then(|f| {
+            Tail::with_file(
+                f,
+                &c.path,
+                c.kind,
+                id,
+                offset,
+                c.labels.clone(),
+                c.format,
+                self.opts.max_line_size,
+                self.opts.rate_limit_bytes,
+            )
+        }) {
             Ok(mut t) => {
                 self.attach_pod_labels(&mut t, now);
                 self.metrics.files_opened.fetch_add(1, Relaxed);
