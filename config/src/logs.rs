@@ -7,7 +7,7 @@
 //!   paths: [/var/log/syslog, '/var/log/*.log']   # host logs; wildcards in the file name only
 //!   node: node-1             # the `node` label; default $NODE_NAME, else the host name
 //!   start_at_end: false      # on a node without a checkpoint, skip what is already there
-//!   max_line_size: 256KB     # longer lines are cut and flagged
+//!   max_line_size: 256KB     # longer lines are cut and flagged (1KB to 64MB)
 //!   rate_limit: 0            # bytes per second per file, above which lines are dropped (counted)
 //!   release_timeout: 5m      # a rotated-away or deleted file not read to its end by then is
 //!                            # given up (unread bytes counted in lookout_log_bytes_lost_total)
@@ -46,6 +46,9 @@ use crate::size::ByteSize;
 pub const DEFAULT_PODS_ROOT: &str = "/var/log/pods";
 /// Default maximum line size (bytes).
 pub const DEFAULT_MAX_LINE_SIZE: u64 = 256 * 1024;
+/// Largest `max_line_size`: the log index stores a line's length in 28 bits (256 MiB), which
+/// leaves room for a cut line's invalid UTF-8 growing threefold when decoded lossily.
+pub const MAX_MAX_LINE_SIZE: u64 = 64 << 20;
 /// Default log retention.
 pub const DEFAULT_LOG_RETENTION_TIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -220,10 +223,10 @@ impl RawLogsConfig {
             return Err(ctx.invalid(&field(path, "node"), "node must not be empty"));
         }
         let max_line_size = self.max_line_size.map_or(d.max_line_size, |b| b.0);
-        if max_line_size < 1024 {
+        if !(1024..=MAX_MAX_LINE_SIZE).contains(&max_line_size) {
             return Err(ctx.invalid(
                 &field(path, "max_line_size"),
-                "max_line_size must be at least 1KB",
+                "max_line_size must be between 1KB and 64MB",
             ));
         }
         let release_timeout = self.release_timeout.map_or(d.release_timeout, |p| p.0);
@@ -383,7 +386,18 @@ mod tests {
     #[test]
     fn errors_name_the_position() {
         for (yaml, line, col, needle) in [
-            ("logs:\n  max_line_size: 10B\n", 2, 18, "at least 1KB"),
+            (
+                "logs:\n  max_line_size: 10B\n",
+                2,
+                18,
+                "between 1KB and 64MB",
+            ),
+            (
+                "logs:\n  max_line_size: 65MB\n",
+                2,
+                18,
+                "between 1KB and 64MB",
+            ),
             ("logs:\n  paths: ['/var/*/x.log']\n", 2, 11, "wildcards"),
             (
                 "logs:\n  commit:\n    interval: 0s\n",

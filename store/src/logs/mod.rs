@@ -7,7 +7,8 @@
 //! `store/docs/logs.md`.
 //!
 //! Modules: [`schema`] (fields, stream encoding), [`tokenizer`], [`level`] (detected level), [`merge`] (merge policy),
-//! [`filter`] (line filters and pushdown), [`partition`] (one index per window), [`writer`]
+//! [`filter`] (line filters and pushdown), [`partition`] (one index per window), [`streams`]
+//! (a partition's stream dictionary), [`writer`]
 //! (the index, commits, retention), [`search`] (the searcher).
 //!
 //! Invariants: a stream is identified by its full label set; lines are never modified after
@@ -20,6 +21,7 @@ pub mod merge;
 pub mod partition;
 pub mod schema;
 pub mod search;
+pub mod streams;
 pub mod tokenizer;
 pub mod writer;
 

@@ -9,11 +9,14 @@
 //! Invariants: the directory name is the window start, zero-padded to 12 digits, so names sort
 //! by time; only the newest partition is ever written.
 //!
-//! Cost: opening reads each segment's `ts` column min/max (footer data, no scan) and opens
+//! A v4 partition also holds its stream dictionary (`streams`, see [`super::streams`]).
+//!
+//! Cost: opening reads the stream dictionary, each segment's `ts` column min/max (footer data, no scan) and opens
 //! each segment's line dictionary (its block index) to check its format.
 
 use super::error::{LogError, Result};
 use super::schema::{self, Fields};
+use super::streams::StreamDict;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
@@ -26,6 +29,8 @@ pub struct Partition {
     pub dir: PathBuf,
     pub index: Index,
     pub fields: Fields,
+    /// The stream dictionary (v4 partitions; earlier ones keep streams in a column).
+    pub streams: Option<StreamDict>,
     pub reader: IndexReader,
     min_ts: AtomicI64,
     max_ts: AtomicI64,
@@ -53,11 +58,16 @@ impl Partition {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e| LogError::index(&dir, e))?;
+        let streams = match fields.stream {
+            None => Some(StreamDict::open(&dir)?),
+            Some(_) => None,
+        };
         let p = Partition {
             start,
             dir,
             index,
             fields,
+            streams,
             reader,
             min_ts: AtomicI64::new(i64::MAX),
             max_ts: AtomicI64::new(i64::MIN),

@@ -3,18 +3,22 @@
 //! | field    | type | options | holds |
 //! |---|---|---|---|
 //! | `ts`     | i64  | fast | line timestamp, ns since the epoch |
-//! | `stream` | str  | fast (dictionary; older partitions also a raw term) | the stream's labels, encoded by [`encode_stream`] |
 //! | `line`   | text | positions + stored (zstd doc store) | the line, tokenized by [`super::tokenizer`] |
-//! | `meta`   | u64  | fast | [`pack_meta`]: line length in bytes, flags ([`FLAG_TRUNCATED`], ...) and [`super::level::Level`] code |
+//! | `meta`   | u64  | fast | [`pack_meta_v4`]: stream id, line length in bytes, flags ([`FLAG_TRUNCATED`], ...) and [`super::level::Level`] code |
 //!
-//! Partitions written before `meta` have three columns `level`, `len` and `flags` instead
-//! ([`MetaFields::Separate`]); they are read and, when one is still the active partition,
-//! written in that form. One column instead of three: each fast value costs a column lookup
-//! by name and an operation record per document, and the two extra columns were ~8% of
-//! ingest CPU.
+//! The stream id indexes the partition's stream dictionary ([`super::streams`]), which holds
+//! each stream's labels (encoded by [`encode_stream`]) once per partition.
 //!
-//! Stream labels live once per segment in the `stream` column's dictionary; documents carry
-//! only its ordinal. Cost: opening a partition mmaps its segment files.
+//! Partitions written by earlier builds are read and, when one is still the active
+//! partition, written in their own form, detected from their schema:
+//! - v3: a `stream` text field, fast only (the column's per-segment dictionary holds each
+//!   stream once, documents carry its ordinal), and `meta` packed by [`pack_meta`] without a
+//!   stream id ([`MetaFields::Packed`]);
+//! - v1/v2: `stream` also indexed as a raw term (no longer read) and three columns `level`,
+//!   `len`, `flags` instead of `meta` ([`MetaFields::Separate`]).
+//!
+//! Each fast value costs a column lookup by name and an operation record per document:
+//! v2's two extra columns were ~8 % of ingest CPU, v3's string column another ~6 %.
 
 use super::error::{LogError, Result};
 use super::tokenizer::{LogTokenizer, TOKENIZER_NAME};
@@ -46,10 +50,39 @@ pub fn unpack_meta(m: u64) -> (u64, u64, u64) {
     (m & 7, m >> 8, (m >> 3) & FLAG_BITS)
 }
 
-/// How a partition stores each line's level, length and flags.
+/// Bits of the line length in [`pack_meta_v4`]; longer lengths are stored as the maximum.
+pub const LEN_BITS_V4: u32 = 28;
+const LEN_MAX_V4: u64 = (1 << LEN_BITS_V4) - 1;
+const STREAM_SHIFT_V4: u32 = 8 + LEN_BITS_V4;
+const _: () = assert!(STREAM_SHIFT_V4 + 28 == 64 && super::streams::MAX_STREAM_ID == (1 << 28) - 1);
+
+/// The packed `meta` value of schema v4: `stream << 36 | len << 8 | flags << 3 | level`, with
+/// the length saturated at 2^28 - 1 (lines are cut well below, see the config's
+/// `max_line_size`).
+pub fn pack_meta_v4(stream: u32, level: u64, len: u64, flags: u64) -> u64 {
+    (u64::from(stream) << STREAM_SHIFT_V4)
+        | (len.min(LEN_MAX_V4) << 8)
+        | ((flags & FLAG_BITS) << 3)
+        | (level & 7)
+}
+
+/// `(stream, level, len, flags)` of a [`pack_meta_v4`] value.
+pub fn unpack_meta_v4(m: u64) -> (u32, u64, u64, u64) {
+    (
+        (m >> STREAM_SHIFT_V4) as u32,
+        m & 7,
+        (m >> 8) & LEN_MAX_V4,
+        (m >> 3) & FLAG_BITS,
+    )
+}
+
+/// How a partition stores each line's stream, level, length and flags.
 #[derive(Debug, Clone, Copy)]
 pub enum MetaFields {
-    /// One `meta` column ([`pack_meta`]).
+    /// One `meta` column with the stream id ([`pack_meta_v4`]); the stream dictionary maps
+    /// ids to labels (v4).
+    WithStream(Field),
+    /// One `meta` column ([`pack_meta`]; v3).
     Packed(Field),
     /// Three columns (partitions written before `meta`).
     Separate {
@@ -70,15 +103,28 @@ pub const FLAG_NAMES: [(u64, &str); 3] = [
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
     pub ts: Field,
-    pub stream: Field,
+    /// The `stream` text column of v1-v3 partitions; `None` in v4 ([`MetaFields::WithStream`]).
+    pub stream: Option<Field>,
     pub line: Field,
     pub meta: MetaFields,
 }
 
 impl Fields {
-    /// Adds a line's level, length and flags to `doc` in this partition's form.
-    pub fn add_meta(&self, doc: &mut TantivyDocument, level: u64, len: u64, flags: u64) {
+    /// Adds a line's stream, level, length and flags to `doc` in this partition's form:
+    /// `stream` is the dictionary id (v4) and `key` the encoded labels (earlier forms).
+    pub fn add_stream_and_meta(
+        &self,
+        doc: &mut TantivyDocument,
+        (stream, key): (u32, &str),
+        level: u64,
+        len: u64,
+        flags: u64,
+    ) {
+        if let Some(f) = self.stream {
+            doc.add_text(f, key);
+        }
         match self.meta {
+            MetaFields::WithStream(f) => doc.add_u64(f, pack_meta_v4(stream, level, len, flags)),
             MetaFields::Packed(f) => doc.add_u64(f, pack_meta(level, len, flags)),
             MetaFields::Separate {
                 level: fl,
@@ -93,60 +139,61 @@ impl Fields {
     }
 }
 
-/// Builds the schema.
+/// Builds the schema (v4).
 pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let ts = b.add_i64_field("ts", FAST);
-    // Fast only: the column's per-segment dictionary holds each stream once, documents carry
-    // its ordinal, and selectors are resolved on that dictionary (see `search`). Partitions
-    // written before also index it as a raw term; that index is no longer read.
-    let stream_opts = TextOptions::default().set_fast("raw");
-    let stream = b.add_text_field("stream", stream_opts);
-    let line_opts = TextOptions::default()
+    let line = b.add_text_field("line", line_options());
+    let meta = b.add_u64_field("meta", FAST);
+    (
+        b.build(),
+        Fields {
+            ts,
+            stream: None,
+            line,
+            meta: MetaFields::WithStream(meta),
+        },
+    )
+}
+
+fn line_options() -> TextOptions {
+    TextOptions::default()
         .set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(TOKENIZER_NAME)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions)
                 .set_fieldnorms(false),
         )
-        .set_stored();
-    let line = b.add_text_field("line", line_opts);
-    let meta = b.add_u64_field("meta", FAST);
-    (
-        b.build(),
-        Fields {
-            ts,
-            stream,
-            line,
-            meta: MetaFields::Packed(meta),
-        },
-    )
+        .set_stored()
+}
+
+/// The schema of v3 partitions: `stream` as a fast-only text column, `meta` without the
+/// stream id (tests build such partitions to check they are still read and written).
+pub fn build_v3() -> Schema {
+    let mut b = Schema::builder();
+    b.add_i64_field("ts", FAST);
+    b.add_text_field("stream", TextOptions::default().set_fast("raw"));
+    b.add_text_field("line", line_options());
+    b.add_u64_field("meta", FAST);
+    b.build()
 }
 
 /// The schema partitions were written with before the packed `meta` column and the
-/// unindexed `stream` (tests build such partitions to check they are still read and written).
+/// unindexed `stream` (v1/v2; tests build such partitions to check they are still read and
+/// written).
 pub fn build_legacy() -> Schema {
-    let (base, _) = build();
     let mut b = Schema::builder();
-    for (_, entry) in base.fields() {
-        match entry.name() {
-            "meta" => {}
-            "stream" => {
-                let opts = TextOptions::default()
-                    .set_indexing_options(
-                        TextFieldIndexing::default()
-                            .set_tokenizer("raw")
-                            .set_index_option(IndexRecordOption::Basic)
-                            .set_fieldnorms(false),
-                    )
-                    .set_fast("raw");
-                b.add_text_field("stream", opts);
-            }
-            _ => {
-                b.add_field(entry.clone());
-            }
-        }
-    }
+    b.add_i64_field("ts", FAST);
+    let opts = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
+        )
+        .set_fast("raw");
+    b.add_text_field("stream", opts);
+    b.add_text_field("line", line_options());
     b.add_u64_field("level", FAST);
     b.add_u64_field("len", FAST);
     b.add_u64_field("flags", FAST);
@@ -160,12 +207,15 @@ fn fields_of(schema: &Schema, path: &Path) -> Result<Fields> {
             field: name,
         })
     };
+    let stream = schema.get_field("stream").ok();
     Ok(Fields {
         ts: f("ts")?,
-        stream: f("stream")?,
+        stream,
         line: f("line")?,
         meta: match schema.get_field("meta") {
+            Ok(m) if stream.is_none() => MetaFields::WithStream(m),
             Ok(m) => MetaFields::Packed(m),
+            Err(_) if stream.is_none() => MetaFields::WithStream(f("meta")?),
             Err(_) => MetaFields::Separate {
                 level: f("level")?,
                 len: f("len")?,
@@ -203,7 +253,7 @@ pub fn open_or_create(dir: &Path) -> Result<(Index, Fields)> {
     Ok((index, fields))
 }
 
-/// Encodes a stream's labels as the `stream` term: `name \0 value \0 name \0 value`.
+/// Encodes a stream's labels as the stream dictionary's key (the `stream` term of v1-v3): `name \0 value \0 name \0 value`.
 /// Names and values from paths and the Kubernetes API never contain NUL.
 pub fn encode_stream(labels: &Labels) -> String {
     let mut s = String::with_capacity(
@@ -287,6 +337,48 @@ mod tests {
                 (level, len, flags)
             );
         }
+    }
+
+    #[test]
+    fn meta_v4_packs_and_unpacks() {
+        for (stream, level, len, flags) in [
+            (0, 0, 0, 0),
+            (
+                1,
+                6,
+                150,
+                FLAG_TRUNCATED | FLAG_INVALID_UTF8 | FLAG_BAD_TIMESTAMP,
+            ),
+            (77, 3, 10 << 20, FLAG_INVALID_UTF8),
+            (
+                crate::logs::streams::MAX_STREAM_ID,
+                7,
+                LEN_MAX_V4,
+                FLAG_BITS,
+            ),
+        ] {
+            assert_eq!(
+                unpack_meta_v4(pack_meta_v4(stream, level, len, flags)),
+                (stream, level, len, flags)
+            );
+        }
+        // Longer lengths saturate instead of spilling into the stream id.
+        assert_eq!(
+            unpack_meta_v4(pack_meta_v4(5, 1, 1 << 40, 0)),
+            (5, 1, LEN_MAX_V4, 0)
+        );
+    }
+
+    #[test]
+    fn schema_versions_are_detected() {
+        let p = Path::new("x");
+        let (v4, _) = build();
+        let f = fields_of(&v4, p).unwrap();
+        assert!(f.stream.is_none() && matches!(f.meta, MetaFields::WithStream(_)));
+        let f = fields_of(&build_v3(), p).unwrap();
+        assert!(f.stream.is_some() && matches!(f.meta, MetaFields::Packed(_)));
+        let f = fields_of(&build_legacy(), p).unwrap();
+        assert!(f.stream.is_some() && matches!(f.meta, MetaFields::Separate { .. }));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The searcher: [`LogSearcher`] over a [`LogIndex`].
 //!
 //! A search takes a snapshot of the partitions overlapping its range, and in each:
-//! 1. resolves the stream selector against the dictionary of every segment's `stream` column
-//!    (streams are few; each distinct label set is decoded and matched once per search),
-//!    giving the column ordinals that match;
+//! 1. resolves the stream selector against the partition's stream dictionary (v4: streams
+//!    without lines in the range are skipped) or, in older partitions, against the dictionary
+//!    of every segment's `stream` column (streams are few; each distinct label set is decoded
+//!    and matched once per search), giving the stream ids / column ordinals that match;
 //! 2. builds a tantivy query from the pushed-down line filters ([`super::filter::pushdown`]);
 //! 3. walks the matching documents of each segment whose `ts` range overlaps, reading `ts`
-//!    (and, unless every stream matches, the stream ordinal) from the fast columns and
+//!    (and, unless every stream matches, the stream id from `meta` or the column ordinal)
+//!    from the fast columns and
 //!    dropping those outside the range or of other streams.
 //!
 //! The stream is not looked up through postings: partitions written since the `stream` field
@@ -22,7 +24,8 @@
 
 use super::error::{LogError, Result};
 use super::partition::Partition;
-use super::schema::{Fields, MetaFields, decode_stream, unpack_meta};
+use super::schema::{Fields, MetaFields, decode_stream, unpack_meta, unpack_meta_v4};
+use super::streams::StreamEntry;
 use super::{Direction, Level, LogIndex, LogQuery, LogRow, LogSearcher, SelectorStats};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
@@ -54,8 +57,9 @@ fn resolve(cache: &mut StreamCache, key: &str, matchers: &[Matcher]) -> Option<A
     v
 }
 
-/// A segment's level / length / flags columns, in its partition's form.
+/// A segment's stream / level / length / flags columns, in its partition's form.
 enum MetaCols {
+    WithStream(Column<u64>),
     Packed(Column<u64>),
     Separate {
         level: Column<u64>,
@@ -68,6 +72,10 @@ impl MetaCols {
     /// `(level, len, flags)` of `doc`.
     fn get(&self, doc: DocId) -> (u64, u64, u64) {
         match self {
+            MetaCols::WithStream(m) => {
+                let (_, level, len, flags) = unpack_meta_v4(m.first(doc).unwrap_or(0));
+                (level, len, flags)
+            }
             MetaCols::Packed(m) => unpack_meta(m.first(doc).unwrap_or(0)),
             MetaCols::Separate { level, len, flags } => (
                 level.first(doc).unwrap_or(0),
@@ -78,12 +86,20 @@ impl MetaCols {
     }
 }
 
+/// Where a segment's documents name their stream.
+enum StreamSrc {
+    /// v4: the id in `meta`, the partition's dictionary (as of the search).
+    Dict(Arc<[StreamEntry]>),
+    /// v1-v3: the ordinal in the segment's `stream` column.
+    Column(Option<StrColumn>),
+}
+
 struct SegView<'a> {
     reader: &'a SegmentReader,
     ts: Column<i64>,
     meta: MetaCols,
-    stream: Option<StrColumn>,
-    /// Stream labels by column ordinal, filled lazily.
+    stream: StreamSrc,
+    /// Stream labels by id / column ordinal, filled lazily.
     by_ord: Vec<Option<Option<Arc<Labels>>>>,
     /// Ordinals of the streams the selector matches; `None`: every stream matches.
     allowed: Option<Vec<bool>>,
@@ -93,6 +109,9 @@ struct SegView<'a> {
 struct PartView {
     part: Arc<Partition>,
     searcher: Searcher,
+    /// The partition's stream dictionary, read after `searcher`: it names every stream the
+    /// searcher's documents carry.
+    streams: Option<Arc<[StreamEntry]>>,
 }
 
 fn idx_err(p: &Partition, e: tantivy::TantivyError) -> LogError {
@@ -100,14 +119,24 @@ fn idx_err(p: &Partition, e: tantivy::TantivyError) -> LogError {
 }
 
 impl<'a> SegView<'a> {
-    fn open(p: &Partition, reader: &'a SegmentReader) -> Result<SegView<'a>> {
+    fn open(pv: &PartView, reader: &'a SegmentReader) -> Result<SegView<'a>> {
+        let p = &pv.part;
         let ff = reader.fast_fields();
-        let stream = ff.str("stream").map_err(|e| idx_err(p, e))?;
-        let n = stream.as_ref().map_or(0, |s| s.num_terms());
+        let stream = match &pv.streams {
+            Some(d) => StreamSrc::Dict(d.clone()),
+            None => StreamSrc::Column(ff.str("stream").map_err(|e| idx_err(p, e))?),
+        };
+        let n = match &stream {
+            StreamSrc::Dict(d) => d.len(),
+            StreamSrc::Column(c) => c.as_ref().map_or(0, |s| s.num_terms()),
+        };
         Ok(SegView {
             reader,
             ts: ff.i64("ts").map_err(|e| idx_err(p, e))?,
             meta: match p.fields.meta {
+                MetaFields::WithStream(_) => {
+                    MetaCols::WithStream(ff.u64("meta").map_err(|e| idx_err(p, e))?)
+                }
                 MetaFields::Packed(_) => {
                     MetaCols::Packed(ff.u64("meta").map_err(|e| idx_err(p, e))?)
                 }
@@ -124,20 +153,56 @@ impl<'a> SegView<'a> {
         })
     }
 
-    /// Resolves `matchers` against every stream of the segment: sets `allowed` and returns
-    /// whether any stream matches.
-    fn select_streams(&mut self, cache: &mut StreamCache, matchers: &[Matcher]) -> bool {
+    /// The stream id / column ordinal of `doc`.
+    #[inline]
+    fn ord(&self, doc: DocId) -> Option<u64> {
+        match (&self.stream, &self.meta) {
+            (StreamSrc::Dict(_), MetaCols::WithStream(m)) => {
+                m.first(doc).map(|v| u64::from(unpack_meta_v4(v).0))
+            }
+            (StreamSrc::Dict(_), _) => None,
+            (StreamSrc::Column(c), _) => c.as_ref()?.ords().first(doc),
+        }
+    }
+
+    /// Appends the encoded labels of stream `ord` to `key`; `false` if there is none.
+    fn key(&self, ord: u64, key: &mut String) -> bool {
+        match &self.stream {
+            StreamSrc::Dict(d) => match d.get(ord as usize) {
+                Some(e) => {
+                    key.push_str(&e.key);
+                    true
+                }
+                None => false,
+            },
+            StreamSrc::Column(Some(c)) => matches!(c.ord_to_str(ord, key), Ok(true)),
+            StreamSrc::Column(None) => false,
+        }
+    }
+
+    /// Resolves `matchers` against every stream of the segment with lines in `[start, end)`
+    /// (as far as the partition's dictionary knows; every stream of older partitions): sets
+    /// `allowed` and returns whether any stream matches.
+    fn select_streams(
+        &mut self,
+        cache: &mut StreamCache,
+        matchers: &[Matcher],
+        (start, end): (i64, i64),
+    ) -> bool {
         let n = self.by_ord.len();
         let mut allowed = vec![false; n];
         let mut key = String::new();
-        if let Some(col) = &self.stream {
-            for (ord, slot) in allowed.iter_mut().enumerate() {
-                key.clear();
-                if let Ok(true) = col.ord_to_str(ord as u64, &mut key) {
-                    let v = resolve(cache, &key, matchers);
-                    *slot = v.is_some();
-                    self.by_ord[ord] = Some(v);
-                }
+        for (ord, slot) in allowed.iter_mut().enumerate() {
+            if let StreamSrc::Dict(d) = &self.stream
+                && !d[ord].overlaps(start, end)
+            {
+                continue;
+            }
+            key.clear();
+            if self.key(ord as u64, &mut key) {
+                let v = resolve(cache, &key, matchers);
+                *slot = v.is_some();
+                self.by_ord[ord] = Some(v);
             }
         }
         let any = allowed.iter().any(|&a| a);
@@ -149,13 +214,11 @@ impl<'a> SegView<'a> {
     /// Whether `doc` is of a stream the selector matches.
     #[inline]
     fn stream_allowed(&self, doc: DocId) -> bool {
-        match (&self.allowed, &self.stream) {
-            (None, _) => true,
-            (Some(a), Some(col)) => col
-                .ords()
-                .first(doc)
+        match &self.allowed {
+            None => true,
+            Some(a) => self
+                .ord(doc)
                 .is_some_and(|o| a.get(o as usize).copied().unwrap_or(false)),
-            (Some(_), None) => false,
         }
     }
 
@@ -169,18 +232,17 @@ impl<'a> SegView<'a> {
         cache: &mut StreamCache,
         matchers: &[Matcher],
     ) -> Option<Arc<Labels>> {
-        let col = self.stream.as_ref()?;
-        let ord = col.ords().first(doc)?;
-        let slot = self.by_ord.get_mut(ord as usize)?;
-        if let Some(v) = slot {
+        let ord = self.ord(doc)?;
+        if let Some(v) = self.by_ord.get(ord as usize)?.as_ref() {
             return v.clone();
         }
         let mut key = String::new();
-        let v = match col.ord_to_str(ord, &mut key) {
-            Ok(true) => resolve(cache, &key, matchers),
-            _ => None,
+        let v = if self.key(ord, &mut key) {
+            resolve(cache, &key, matchers)
+        } else {
+            None
         };
-        *slot = Some(v.clone());
+        self.by_ord[ord as usize] = Some(v.clone());
         v
     }
 
@@ -220,9 +282,13 @@ impl LogIndex {
         self.partitions()
             .into_iter()
             .filter(|p| p.overlaps(start, end))
-            .map(|p| PartView {
-                searcher: p.reader.searcher(),
-                part: p,
+            .map(|p| {
+                let searcher = p.reader.searcher();
+                PartView {
+                    streams: p.streams.as_ref().map(|d| d.snapshot()),
+                    searcher,
+                    part: p,
+                }
             })
             .collect()
     }
@@ -239,7 +305,7 @@ fn partition_query(
     let f = pv.part.fields;
     let mut any = false;
     for sv in segs.iter_mut() {
-        any |= sv.select_streams(cache, &q.matchers);
+        any |= sv.select_streams(cache, &q.matchers, (q.start_ns, q.end_ns));
     }
     if !any {
         return Ok(None);
@@ -304,7 +370,7 @@ fn seg_views(pv: &PartView) -> Result<Vec<SegView<'_>>> {
     pv.searcher
         .segment_readers()
         .iter()
-        .map(|r| SegView::open(&pv.part, r))
+        .map(|r| SegView::open(pv, r))
         .collect()
 }
 
@@ -477,6 +543,14 @@ impl LogSearcher for LogIndex {
         let mut cache = StreamCache::new();
         let mut out = BTreeSet::new();
         for pv in self.views(start_ns, end_ns) {
+            if let Some(dict) = &pv.streams {
+                for e in dict.iter().filter(|e| e.overlaps(start_ns, end_ns)) {
+                    if let Some(l) = resolve(&mut cache, &e.key, matchers) {
+                        out.insert((*l).clone());
+                    }
+                }
+                continue;
+            }
             for seg in pv.searcher.segment_readers() {
                 let ts = seg
                     .fast_fields()

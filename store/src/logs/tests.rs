@@ -332,11 +332,15 @@ fn retention_by_size_and_time_removes_sealed_partitions_only() {
     for (start, ts) in [(100, 10), (200, 20), (300, 30)] {
         let p = partition::Partition::open(&root, start).unwrap();
         let mut w: tantivy::IndexWriter = p.index.writer_with_num_threads(1, 15 << 20).unwrap();
+        let dict = p.streams.as_ref().unwrap();
+        let id = dict.id("a\0b").unwrap();
+        dict.widen(id, ts, ts);
+        dict.persist().unwrap();
         let mut doc = tantivy::TantivyDocument::new();
         doc.add_i64(p.fields.ts, ts);
-        doc.add_text(p.fields.stream, "a\0b");
         doc.add_text(p.fields.line, "x");
-        p.fields.add_meta(&mut doc, 0, 1, 0);
+        p.fields
+            .add_stream_and_meta(&mut doc, (id, "a\0b"), 0, 1, 0);
         w.add_document(doc).unwrap();
         w.commit().unwrap();
     }
@@ -488,64 +492,155 @@ fn merges_keep_segments_under_the_cap_and_lose_nothing() {
 
 #[test]
 fn legacy_partitions_are_read_and_written() {
-    // A partition in the form written before the packed `meta` column (three columns
-    // `level`, `len`, `flags`) and with `stream` indexed as a term, in the current window so
-    // it is the active one when the index opens.
-    let d = tempfile::tempdir().unwrap();
-    let root = d.path().join("index");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let start = partition::window_start(now, 6 * 3600);
-    let dir = root.join(partition::dir_name(start));
-    std::fs::create_dir_all(&dir).unwrap();
-    tantivy::Index::builder()
-        .schema(schema::build_legacy())
-        .create_in_dir(&dir)
-        .unwrap();
-    let idx = open(d.path());
-    let p = idx.partitions().pop().unwrap();
-    assert!(matches!(p.fields.meta, schema::MetaFields::Separate { .. }));
-    let mut w = idx.writer();
-    let s = stream("default", "old");
-    let lines = [
-        LogLine {
-            ts_ns: 10,
-            line: "level=error boom",
-            flags: 0,
-        },
-        LogLine {
-            ts_ns: 11,
-            line: "cut short",
-            flags: FLAG_TRUNCATED,
-        },
+    // Partitions in the forms written by earlier builds, in the current window so each is the
+    // active one when the index opens: v1/v2 (three columns `level`, `len`, `flags` and
+    // `stream` indexed as a term) and v3 (`stream` as a fast-only text column, `meta` packed
+    // without the stream id).
+    type IsForm = fn(&schema::MetaFields) -> bool;
+    let legacy: [(tantivy::schema::Schema, IsForm); 2] = [
+        (schema::build_legacy(), |m| {
+            matches!(m, schema::MetaFields::Separate { .. })
+        }),
+        (schema::build_v3(), |m| {
+            matches!(m, schema::MetaFields::Packed(_))
+        }),
     ];
-    w.append(&s, &lines).unwrap();
-    let other = [LogLine {
-        ts_ns: 12,
-        line: "level=info other stream",
-        flags: 0,
-    }];
-    w.append(&stream("default", "other"), &other).unwrap();
-    w.commit("").unwrap();
-    assert_eq!(
-        idx.series(&[Matcher::equal("namespace", "default")], 0, i64::MAX)
+    for (sch, is_form) in legacy {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("index");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .len(),
-        2
+            .as_secs() as i64;
+        let start = partition::window_start(now, 6 * 3600);
+        let dir = root.join(partition::dir_name(start));
+        std::fs::create_dir_all(&dir).unwrap();
+        tantivy::Index::builder()
+            .schema(sch)
+            .create_in_dir(&dir)
+            .unwrap();
+        let idx = open(d.path());
+        let p = idx.partitions().pop().unwrap();
+        assert!(is_form(&p.fields.meta) && p.fields.stream.is_some());
+        assert!(p.streams.is_none());
+        let mut w = idx.writer();
+        let s = stream("default", "old");
+        let lines = [
+            LogLine {
+                ts_ns: 10,
+                line: "level=error boom",
+                flags: 0,
+            },
+            LogLine {
+                ts_ns: 11,
+                line: "cut short",
+                flags: FLAG_TRUNCATED,
+            },
+        ];
+        w.append(&s, &lines).unwrap();
+        let other = [LogLine {
+            ts_ns: 12,
+            line: "level=info other stream",
+            flags: 0,
+        }];
+        w.append(&stream("default", "other"), &other).unwrap();
+        w.commit("").unwrap();
+        assert_eq!(
+            idx.series(&[Matcher::equal("namespace", "default")], 0, i64::MAX)
+                .unwrap()
+                .len(),
+            2
+        );
+        let rows = all(
+            &q(vec![Matcher::equal("pod", "old")], vec![]),
+            &idx,
+            Direction::Forward,
+        );
+        let got: Vec<(Level, u64, u64)> =
+            rows.iter().map(|r| (r.level, r.bytes, r.flags)).collect();
+        assert_eq!(
+            got,
+            vec![(Level::Error, 16, 0), (Level::Unknown, 9, FLAG_TRUNCATED)]
+        );
+        assert!(!dir.join(crate::logs::streams::FILE_NAME).exists());
+        // A new partition gets the current form.
+        let fresh = partition::Partition::open(&root, start + 6 * 3600).unwrap();
+        assert!(matches!(
+            fresh.fields.meta,
+            schema::MetaFields::WithStream(_)
+        ));
+        assert!(fresh.fields.stream.is_none() && fresh.streams.is_some());
+    }
+}
+
+#[test]
+fn streams_are_known_by_the_range_of_their_lines_across_reopen() {
+    // One partition, two streams whose lines are an hour apart: `series` over either hour
+    // lists only its stream, and a selector over the other hour finds nothing, also after
+    // the index is reopened (the dictionary is read back from disk).
+    let d = tempfile::tempdir().unwrap();
+    let hour = 3_600_000_000_000i64;
+    let (a, b) = (stream("default", "early"), stream("default", "late"));
+    {
+        let idx = open(d.path());
+        let mut w = idx.writer();
+        let l = |ts_ns| LogLine {
+            ts_ns,
+            line: "level=info tick",
+            flags: 0,
+        };
+        w.append(&a, &[l(10), l(hour - 1)]).unwrap();
+        w.append(&b, &[l(hour), l(2 * hour - 1)]).unwrap();
+        w.commit("").unwrap();
+    }
+    for _ in 0..2 {
+        let idx = open(d.path());
+        assert_eq!(idx.partitions().len(), 1);
+        assert_eq!(idx.series(&[], 0, hour).unwrap(), vec![a.clone()]);
+        assert_eq!(idx.series(&[], hour, 2 * hour).unwrap(), vec![b.clone()]);
+        assert_eq!(idx.series(&[], 0, 2 * hour).unwrap().len(), 2);
+        assert!(idx.series(&[], 2 * hour, 3 * hour).unwrap().is_empty());
+        let mut early = q(vec![Matcher::equal("pod", "early")], vec![]);
+        (early.start_ns, early.end_ns) = (hour, 2 * hour);
+        assert!(all(&early, &idx, Direction::Forward).is_empty());
+        early.start_ns = 0;
+        let rows = all(&early, &idx, Direction::Forward);
+        assert_eq!(
+            rows.iter().map(|r| r.ts_ns).collect::<Vec<_>>(),
+            [10, hour - 1]
+        );
+        assert!(rows.iter().all(|r| *r.labels == a && r.bytes == 15));
+        assert_eq!(
+            idx.label_values("pod", &[], hour, 2 * hour).unwrap(),
+            ["late"]
+        );
+    }
+}
+
+#[test]
+fn a_partition_with_a_malformed_stream_dictionary_is_set_aside() {
+    let d = tempfile::tempdir().unwrap();
+    let start = {
+        let idx = open(d.path());
+        let mut w = idx.writer();
+        let line = LogLine {
+            ts_ns: 1,
+            line: "x",
+            flags: 0,
+        };
+        w.append(&stream("default", "a"), &[line]).unwrap();
+        w.commit("{\"seq\":1}").unwrap();
+        idx.partitions()[0].start
+    };
+    let dir = d.path().join("index").join(partition::dir_name(start));
+    std::fs::write(dir.join(streams::FILE_NAME), "{\"id\":0,\"key\":1}\n").unwrap();
+    let idx = open(d.path());
+    assert!(
+        d.path()
+            .join("index")
+            .join(format!("{}.unsupported", partition::dir_name(start)))
+            .join(streams::FILE_NAME)
+            .is_file()
     );
-    let rows = all(
-        &q(vec![Matcher::equal("pod", "old")], vec![]),
-        &idx,
-        Direction::Forward,
-    );
-    let got: Vec<(Level, u64, u64)> = rows.iter().map(|r| (r.level, r.bytes, r.flags)).collect();
-    assert_eq!(
-        got,
-        vec![(Level::Error, 16, 0), (Level::Unknown, 9, FLAG_TRUNCATED)]
-    );
-    // A new partition gets the packed column.
-    let fresh = partition::Partition::open(&root, start + 6 * 3600).unwrap();
-    assert!(matches!(fresh.fields.meta, schema::MetaFields::Packed(_)));
+    assert_eq!(idx.index_stats().lines, 0);
 }

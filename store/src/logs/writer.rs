@@ -235,6 +235,7 @@ impl LogIndex {
             index: self.clone(),
             stream_key: String::new(),
             stream_labels: Labels::default(),
+            stream_id: None,
             slow_sends: 0,
         }
     }
@@ -369,6 +370,8 @@ pub struct IndexWriterHandle {
     index: Arc<LogIndex>,
     stream_key: String,
     stream_labels: Labels,
+    /// `(partition start, id)` of the current stream in the active partition's dictionary.
+    stream_id: Option<(i64, u32)>,
     /// Consecutive sends that waited for room in tantivy's queue.
     slow_sends: u32,
 }
@@ -396,23 +399,41 @@ impl super::LogWriter for IndexWriterHandle {
         if self.stream_labels != *stream || self.stream_key.is_empty() {
             self.stream_key = encode_stream(stream);
             self.stream_labels = stream.clone();
+            self.stream_id = None;
         }
         let mut g = self.index.active.lock();
         let a = g.as_mut().ok_or(LogError::Closed)?;
         let f = a.part.fields;
+        let (sid, key_len) = match &a.part.streams {
+            Some(dict) => {
+                let id = match self.stream_id {
+                    Some((start, id)) if start == a.part.start => id,
+                    _ => {
+                        let id = dict.id(&self.stream_key)?;
+                        self.stream_id = Some((a.part.start, id));
+                        id
+                    }
+                };
+                let (min, max) = lines.iter().fold((i64::MAX, i64::MIN), |(a, b), l| {
+                    (a.min(l.ts_ns), b.max(l.ts_ns))
+                });
+                dict.widen(id, min, max);
+                (id, 0)
+            }
+            None => (0, self.stream_key.len()),
+        };
         // Documents go to the indexing thread in small batches: one channel message per
         // batch instead of per line. Tantivy's queue holds 10,000 messages, so the batch
         // size also bounds how many lines can wait there (40,000 of ~250 bytes).
         for chunk in lines.chunks(DOCS_PER_SEND) {
             let ops = chunk.iter().map(|l| {
                 // Sized for the values (tantivy's default reserves 1 KiB per document).
-                let mut doc =
-                    TantivyDocument::with_capacity(l.line.len() + self.stream_key.len() + 48);
+                let mut doc = TantivyDocument::with_capacity(l.line.len() + key_len + 48);
                 doc.add_i64(f.ts, l.ts_ns);
-                doc.add_text(f.stream, &self.stream_key);
                 doc.add_text(f.line, l.line);
-                f.add_meta(
+                f.add_stream_and_meta(
                     &mut doc,
+                    (sid, &self.stream_key),
                     level::detect(l.line) as u64,
                     l.line.len() as u64,
                     l.flags,
@@ -446,6 +467,10 @@ impl super::LogWriter for IndexWriterHandle {
     fn commit(&mut self, payload: &str) -> Result<()> {
         let mut g = self.index.active.lock();
         let a = g.as_mut().ok_or(LogError::Closed)?;
+        // Every stream id a committed line carries must be on disk before the commit is.
+        if let Some(dict) = &a.part.streams {
+            dict.persist()?;
+        }
         let mut pc = a
             .writer
             .prepare_commit()
