@@ -3,7 +3,7 @@
 //!
 //! The search corpus is the issue's: 10 M lines (`LOGS_BENCH_SEARCH_LINES`) over two hours,
 //! searched over the second hour. It is built once and cached under
-//! `<target>/bench-data/logs-search-<lines>-v3/` (delete it to rebuild). Ingest throughput is
+//! `<target>/bench-data/logs-search-<lines>-v4/` (delete it to rebuild). Ingest throughput is
 //! printed per wall second and per CPU second of the process (all threads: the tailer and
 //! tantivy's indexing thread), the latter being the "one core" figure on a shared machine.
 //! Sizes and memory are printed as `logs/...` lines before the criterion groups. Sample sizes
@@ -245,7 +245,7 @@ fn bench_search(c: &mut Criterion) {
         .unwrap_or(10_000_000);
     let dir = target_dir()
         .join("bench-data")
-        .join(format!("logs-search-{n}-v3"));
+        .join(format!("logs-search-{n}-v4"));
     if !dir.join("complete").exists() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

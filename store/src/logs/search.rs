@@ -86,12 +86,16 @@ impl MetaCols {
     }
 }
 
+/// Stream labels by id / column ordinal: `None` not looked at yet, `Some(None)` no match.
+type ByOrd = Vec<Option<Option<Arc<Labels>>>>;
+
 /// Where a segment's documents name their stream.
 enum StreamSrc {
-    /// v4: the id in `meta`, the partition's dictionary (as of the search).
-    Dict(Arc<[StreamEntry]>),
-    /// v1-v3: the ordinal in the segment's `stream` column.
-    Column(Option<StrColumn>),
+    /// v4: the id in `meta`; the partition's selection (labels of the matching streams with
+    /// lines in range, by id), shared by its segments.
+    Dict(Arc<[Option<Arc<Labels>>]>),
+    /// v1-v3: the ordinal in the segment's `stream` column, labels resolved per segment.
+    Column(Option<StrColumn>, ByOrd),
 }
 
 struct SegView<'a> {
@@ -99,10 +103,8 @@ struct SegView<'a> {
     ts: Column<i64>,
     meta: MetaCols,
     stream: StreamSrc,
-    /// Stream labels by id / column ordinal, filled lazily.
-    by_ord: Vec<Option<Option<Arc<Labels>>>>,
-    /// Ordinals of the streams the selector matches; `None`: every stream matches.
-    allowed: Option<Vec<bool>>,
+    /// Ids / ordinals of the streams the selector matches; `None`: every stream matches.
+    allowed: Option<Arc<[bool]>>,
     store: Option<StoreReader>,
 }
 
@@ -123,12 +125,12 @@ impl<'a> SegView<'a> {
         let p = &pv.part;
         let ff = reader.fast_fields();
         let stream = match &pv.streams {
-            Some(d) => StreamSrc::Dict(d.clone()),
-            None => StreamSrc::Column(ff.str("stream").map_err(|e| idx_err(p, e))?),
-        };
-        let n = match &stream {
-            StreamSrc::Dict(d) => d.len(),
-            StreamSrc::Column(c) => c.as_ref().map_or(0, |s| s.num_terms()),
+            Some(_) => StreamSrc::Dict(Arc::from([])),
+            None => {
+                let col = ff.str("stream").map_err(|e| idx_err(p, e))?;
+                let n = col.as_ref().map_or(0, |s| s.num_terms());
+                StreamSrc::Column(col, vec![None; n])
+            }
         };
         Ok(SegView {
             reader,
@@ -147,7 +149,6 @@ impl<'a> SegView<'a> {
                 },
             },
             stream,
-            by_ord: vec![None; n],
             allowed: None,
             store: None,
         })
@@ -161,53 +162,30 @@ impl<'a> SegView<'a> {
                 m.first(doc).map(|v| u64::from(unpack_meta_v4(v).0))
             }
             (StreamSrc::Dict(_), _) => None,
-            (StreamSrc::Column(c), _) => c.as_ref()?.ords().first(doc),
+            (StreamSrc::Column(c, _), _) => c.as_ref()?.ords().first(doc),
         }
     }
 
-    /// Appends the encoded labels of stream `ord` to `key`; `false` if there is none.
-    fn key(&self, ord: u64, key: &mut String) -> bool {
-        match &self.stream {
-            StreamSrc::Dict(d) => match d.get(ord as usize) {
-                Some(e) => {
-                    key.push_str(&e.key);
-                    true
-                }
-                None => false,
-            },
-            StreamSrc::Column(Some(c)) => matches!(c.ord_to_str(ord, key), Ok(true)),
-            StreamSrc::Column(None) => false,
-        }
-    }
-
-    /// Resolves `matchers` against every stream of the segment with lines in `[start, end)`
-    /// (as far as the partition's dictionary knows; every stream of older partitions): sets
-    /// `allowed` and returns whether any stream matches.
-    fn select_streams(
-        &mut self,
-        cache: &mut StreamCache,
-        matchers: &[Matcher],
-        (start, end): (i64, i64),
-    ) -> bool {
-        let n = self.by_ord.len();
-        let mut allowed = vec![false; n];
+    /// Resolves `matchers` against every stream of the segment's `stream` column (v1-v3):
+    /// sets `allowed` and returns whether any stream matches.
+    fn select_column(&mut self, cache: &mut StreamCache, matchers: &[Matcher]) -> bool {
+        let StreamSrc::Column(Some(col), by_ord) = &mut self.stream else {
+            self.allowed = Some(Arc::from([]));
+            return false;
+        };
+        let mut allowed = vec![false; by_ord.len()];
         let mut key = String::new();
         for (ord, slot) in allowed.iter_mut().enumerate() {
-            if let StreamSrc::Dict(d) = &self.stream
-                && !d[ord].overlaps(start, end)
-            {
-                continue;
-            }
             key.clear();
-            if self.key(ord as u64, &mut key) {
+            if let Ok(true) = col.ord_to_str(ord as u64, &mut key) {
                 let v = resolve(cache, &key, matchers);
                 *slot = v.is_some();
-                self.by_ord[ord] = Some(v);
+                by_ord[ord] = Some(v);
             }
         }
         let any = allowed.iter().any(|&a| a);
         let all = allowed.iter().all(|&a| a);
-        self.allowed = if all { None } else { Some(allowed) };
+        self.allowed = if all { None } else { Some(allowed.into()) };
         any
     }
 
@@ -232,18 +210,22 @@ impl<'a> SegView<'a> {
         cache: &mut StreamCache,
         matchers: &[Matcher],
     ) -> Option<Arc<Labels>> {
-        let ord = self.ord(doc)?;
-        if let Some(v) = self.by_ord.get(ord as usize)?.as_ref() {
-            return v.clone();
+        let ord = self.ord(doc)? as usize;
+        match &mut self.stream {
+            StreamSrc::Dict(labels) => labels.get(ord)?.clone(),
+            StreamSrc::Column(col, by_ord) => {
+                if let Some(v) = by_ord.get(ord)?.as_ref() {
+                    return v.clone();
+                }
+                let mut key = String::new();
+                let v = match col.as_ref()?.ord_to_str(ord as u64, &mut key) {
+                    Ok(true) => resolve(cache, &key, matchers),
+                    _ => None,
+                };
+                by_ord[ord] = Some(v.clone());
+                v
+            }
         }
-        let mut key = String::new();
-        let v = if self.key(ord, &mut key) {
-            resolve(cache, &key, matchers)
-        } else {
-            None
-        };
-        self.by_ord[ord as usize] = Some(v.clone());
-        v
     }
 
     fn line(&mut self, p: &Partition, f: &Fields, doc: DocId) -> Result<String> {
@@ -304,8 +286,28 @@ fn partition_query(
 ) -> Result<Option<Box<dyn Query>>> {
     let f = pv.part.fields;
     let mut any = false;
+    if let Some(dict) = &pv.streams {
+        // Once per partition: the dictionary is the partition's, not the segment's.
+        let labels: Arc<[Option<Arc<Labels>>]> = dict
+            .iter()
+            .map(|e| {
+                e.overlaps(q.start_ns, q.end_ns)
+                    .then(|| resolve(cache, &e.key, &q.matchers))
+                    .flatten()
+            })
+            .collect();
+        let allowed: Arc<[bool]> = labels.iter().map(Option::is_some).collect();
+        any = allowed.contains(&true);
+        let allowed = (!allowed.iter().all(|&a| a)).then_some(allowed);
+        for sv in segs.iter_mut() {
+            sv.stream = StreamSrc::Dict(labels.clone());
+            sv.allowed = allowed.clone();
+        }
+    }
     for sv in segs.iter_mut() {
-        any |= sv.select_streams(cache, &q.matchers, (q.start_ns, q.end_ns));
+        if matches!(sv.stream, StreamSrc::Column(..)) {
+            any |= sv.select_column(cache, &q.matchers);
+        }
     }
     if !any {
         return Ok(None);
