@@ -75,6 +75,12 @@ impl Partition {
         };
         p.check_format()?;
         p.refresh_range()?;
+        if p.streams.as_ref().is_some_and(|d| d.is_empty()) && p.num_docs() > 0 {
+            tracing::warn!(
+                partition = %p.dir.display(),
+                "log partition has lines but no stream dictionary (`streams` missing): its lines cannot be attributed to streams and are not returned"
+            );
+        }
         Ok(p)
     }
 
