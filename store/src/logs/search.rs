@@ -29,6 +29,7 @@ use super::streams::StreamEntry;
 use super::{Direction, Level, LogIndex, LogQuery, LogRow, LogSearcher, SelectorStats};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
+use std::cell::Cell;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 use tantivy::columnar::{Column, StrColumn};
@@ -326,20 +327,28 @@ fn partition_query(
     }))
 }
 
-/// Calls `f(segment index, doc, ts)` for each document matching `query` in range.
+/// Calls `f(segment index, doc, ts)` for each document matching `query` in range, visiting
+/// the segments in `order` and leaving out those `skip` rejects (asked just before each).
+#[allow(clippy::too_many_arguments)]
 fn for_each_doc(
     pv: &PartView,
     segs: &[SegView<'_>],
+    order: &[usize],
     query: &dyn Query,
     start: i64,
     end: i64,
+    skip: &dyn Fn(&SegView<'_>) -> bool,
     f: &mut dyn FnMut(usize, DocId, i64) -> bool,
 ) -> Result<()> {
     let weight = query
         .weight(EnableScoring::disabled_from_searcher(&pv.searcher))
         .map_err(|e| idx_err(&pv.part, e))?;
-    for (si, seg) in segs.iter().enumerate() {
-        if !seg.overlaps(start, end) || seg.allowed.as_ref().is_some_and(|a| !a.contains(&true)) {
+    for &si in order {
+        let seg = &segs[si];
+        if !seg.overlaps(start, end)
+            || seg.allowed.as_ref().is_some_and(|a| !a.contains(&true))
+            || skip(seg)
+        {
             continue;
         }
         let mut stop = false;
@@ -366,6 +375,18 @@ fn for_each_doc(
         }
     }
     Ok(())
+}
+
+/// The order in which `select` visits segments: those that may hold the first lines in
+/// `dir` first (newest lines first for backward), so the candidate heap fills with good
+/// candidates early and later segments can be skipped whole.
+fn visit_order(segs: &[SegView<'_>], dir: Direction) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..segs.len()).collect();
+    match dir {
+        Direction::Backward => order.sort_by_key(|&i| std::cmp::Reverse(segs[i].ts.max_value())),
+        Direction::Forward => order.sort_by_key(|&i| segs[i].ts.min_value()),
+    }
+    order
 }
 
 fn seg_views(pv: &PartView) -> Result<Vec<SegView<'_>>> {
@@ -415,18 +436,34 @@ impl LogSearcher for LogIndex {
             queries.push(partition_query(pv, &mut sv, q, &mut cache)?);
             segs.push(sv);
         }
+        let orders: Vec<Vec<usize>> = segs.iter().map(|s| visit_order(s, direction)).collect();
+        let mut part_order: Vec<usize> = (0..views.len()).collect();
+        if direction == Direction::Backward {
+            part_order.reverse(); // partitions are oldest first
+        }
         let mut cursor: Option<Key> = None;
         let mut page = limit.clamp(64, 1 << 16);
         loop {
             let mut heap: BinaryHeap<Key> = BinaryHeap::with_capacity(page + 1);
-            for (pi, pv) in views.iter().enumerate() {
+            // Once the heap is full: the time of its worst candidate. A segment whose lines
+            // all come after it (before it, backward) cannot supply a better one; equal
+            // times can (ties are broken by position), so those are not skipped.
+            let bound: Cell<Option<i64>> = Cell::new(None);
+            let skip = |sv: &SegView<'_>| match (bound.get(), direction) {
+                (Some(b), Direction::Backward) => sv.ts.max_value() < b,
+                (Some(b), Direction::Forward) => sv.ts.min_value() > b,
+                (None, _) => false,
+            };
+            for &pi in &part_order {
                 let Some(query) = &queries[pi] else { continue };
                 for_each_doc(
-                    pv,
+                    &views[pi],
                     &segs[pi],
+                    &orders[pi],
                     query.as_ref(),
                     q.start_ns,
                     q.end_ns,
+                    &skip,
                     &mut |si, d, ts| {
                         let k = key(direction, ts, pi, si, d);
                         if cursor.is_some_and(|c| k <= c) {
@@ -437,6 +474,14 @@ impl LogSearcher for LogIndex {
                         } else if heap.peek().is_some_and(|top| k < *top) {
                             heap.pop();
                             heap.push(k);
+                        }
+                        if heap.len() == page
+                            && let Some(top) = heap.peek()
+                        {
+                            bound.set(Some(match direction {
+                                Direction::Forward => top.0,
+                                Direction::Backward => !top.0,
+                            }));
                         }
                         true
                     },
@@ -496,9 +541,11 @@ impl LogSearcher for LogIndex {
                 for_each_doc(
                     &pv,
                     &segs[si..si + 1],
+                    &[0],
                     query.as_ref(),
                     q.start_ns,
                     q.end_ns,
+                    &|_| false,
                     &mut |_, d, ts| {
                         hits.push((si, d, ts));
                         true
