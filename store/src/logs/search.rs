@@ -17,7 +17,10 @@
 //!
 //! `select` keeps the best `page` candidates by (time, position) in a bounded heap, reads
 //! their lines in order, applies the exact filters and the caller's `keep`, and pages on
-//! (strictly after the last candidate) until it has `limit` rows or runs out.
+//! (strictly after the last candidate) until it has `limit` rows or runs out. It visits
+//! partitions and segments in the direction's time order (newest first for backward) and,
+//! once the heap is full, skips every segment whose `ts` range lies wholly beyond the worst
+//! candidate's time: for "the latest 100 lines" only the newest segments are walked.
 //!
 //! Cost: postings + one fast-field read per candidate; stored text is read (zstd block
 //! decompression, cached per segment) only for rows returned or filtered exactly.
