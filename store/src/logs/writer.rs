@@ -404,6 +404,12 @@ impl super::LogWriter for IndexWriterHandle {
         let mut g = self.index.active.lock();
         let a = g.as_mut().ok_or(LogError::Closed)?;
         let f = a.part.fields;
+        let (min, max) = lines.iter().fold((i64::MAX, i64::MIN), |(lo, hi), l| {
+            (lo.min(l.ts_ns), hi.max(l.ts_ns))
+        });
+        // Widened before sending: a range may cover lines that fail to send, never miss one.
+        a.pending_min = a.pending_min.min(min);
+        a.pending_max = a.pending_max.max(max);
         let (sid, key_len) = match &a.part.streams {
             Some(dict) => {
                 let id = match self.stream_id {
@@ -414,9 +420,6 @@ impl super::LogWriter for IndexWriterHandle {
                         id
                     }
                 };
-                let (min, max) = lines.iter().fold((i64::MAX, i64::MIN), |(a, b), l| {
-                    (a.min(l.ts_ns), b.max(l.ts_ns))
-                });
                 dict.widen(id, min, max);
                 (id, 0)
             }
@@ -454,10 +457,6 @@ impl super::LogWriter for IndexWriterHandle {
                     self.slow_sends = 0;
                     std::thread::sleep(QUEUE_FULL_PAUSE);
                 }
-            }
-            for l in chunk {
-                a.pending_min = a.pending_min.min(l.ts_ns);
-                a.pending_max = a.pending_max.max(l.ts_ns);
             }
             a.pending += chunk.len() as u64;
         }
